@@ -1,0 +1,1 @@
+"""VRRP: the advert codecs (pure reference and compiled twin) and, later, the election machine."""
