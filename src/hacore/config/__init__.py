@@ -1,0 +1,1 @@
+"""Configuration: parse -> model -> validate (all errors, with paths) -> store atomically."""

@@ -1,0 +1,157 @@
+"""The configuration model: every setting of the seed, typed, with defaults.
+
+Rules: plain dataclasses, no I/O. Every field declares its scope: SHARED
+(travels with config sync, counts in the digest) or LOCAL (unique to a node:
+its addresses, priority, directory account). A unit test fails on a field
+that declares neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCOPE = "scope"
+SHARED = "shared"
+LOCAL = "local"
+
+DEFAULT_UPDATE_TRIGGER_DELAY_S = 2.0
+# The seed's Wizard step 4 default list of applications disabled on the spare.
+DEFAULT_DISABLED_APPS = (
+    "clientless-vpn", "dhcp-server", "greylisting", "http-proxy", "ipsec", "l2tp", "mailrelay",
+    "pop3-proxy", "routing", "spf-filter", "ssl-vpn", "spamfilter", "wlan-server",
+)
+
+
+def shared(default: Any = None, **kw: Any) -> Any:
+    return _field(SHARED, default, kw)
+
+
+def local(default: Any = None, **kw: Any) -> Any:
+    return _field(LOCAL, default, kw)
+
+
+def _field(scope: str, default: Any, kw: dict[str, Any]) -> Any:
+    if "default_factory" in kw:
+        return field(metadata={SCOPE: scope}, **kw)
+    return field(default=default, metadata={SCOPE: scope}, **kw)
+
+
+class Priority(StrEnum):
+    HIGH = "high"
+    LOW = "low"
+
+    def opposite(self) -> Priority:
+        return Priority.LOW if self is Priority.HIGH else Priority.HIGH
+
+
+class AuthMode(StrEnum):
+    HMAC = "hmac"  # VRRPv3 + HMAC-SHA256 trailer with anti-replay counter
+    PASS = "pass"  # VRRPv2 PASS, keepalived compatible
+    NONE = "none"  # plain VRRPv3
+
+
+class NatKind(StrEnum):
+    HIDE = "hide"  # source NAT to an address (the seed's HideNAT)
+    DNAT = "dnat"  # port forwarding / destination NAT
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str = local("")
+    priority: Priority = local(Priority.LOW)
+    directory_account: str = local("")  # AD machine account: unique per node (seed)
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str = shared("")
+    dhcp_client: bool = shared(False)
+    flags: tuple[str, ...] = shared(default_factory=tuple)  # e.g. DISABLED_IF_SPARE
+    # Unique addresses of this node, CIDR. Never synchronized (seed: "not adjusted").
+    addresses: tuple[str, ...] = local(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Hotwire:
+    interface: str = shared("")
+    local_address: str = local("")  # CIDR, e.g. 192.168.180.2/24
+    remote_address: str = local("")  # peer's address on the hotwire
+
+
+@dataclass(frozen=True)
+class HaInterface:
+    interface: str = shared("")
+    vips: tuple[str, ...] = shared(default_factory=tuple)  # CIDR, IPv4 or IPv6
+
+
+@dataclass(frozen=True)
+class PingCheck:
+    targets: tuple[str, ...] = shared(default_factory=tuple)
+    interval_s: float = shared(1.0)
+    failures: int = shared(3)  # consecutive misses before the node demotes itself
+
+
+@dataclass(frozen=True)
+class Cluster:
+    # Switched on each node by its administrator (seed: "executed at both UTMs").
+    enabled: bool = local(False)
+    hotwire: Hotwire = shared(default_factory=Hotwire)
+    ha_interfaces: tuple[HaInterface, ...] = shared(default_factory=tuple)
+    passphrase: str = shared("")
+    auth: AuthMode = shared(AuthMode.HMAC)
+    vrid_offset: int = shared(50)
+    update_trigger_delay_s: float = shared(DEFAULT_UPDATE_TRIGGER_DELAY_S)
+    disabled_interfaces_in_backup: tuple[str, ...] = shared(default_factory=tuple)
+    disabled_applications_in_backup: tuple[str, ...] = shared(default_factory=lambda: DEFAULT_DISABLED_APPS)
+    maintenance_services: tuple[str, ...] = shared(default_factory=tuple)
+    ping_check: PingCheck = shared(default_factory=PingCheck)
+
+
+@dataclass(frozen=True)
+class NetworkObject:
+    name: str = shared("")
+    address: str = shared("")  # host or network, CIDR
+    interface: str = shared("")  # optional: the interface the object belongs to
+
+
+@dataclass(frozen=True)
+class NatRule:
+    kind: NatKind = shared(NatKind.HIDE)
+    interface: str = shared("")  # outgoing (hide) or incoming (dnat) interface
+    source: str = shared("")  # network object name
+    to: str = shared("")  # object whose address is used: must be unique (a VIP) on HA interfaces
+    port: int = shared(0)  # dnat: destination port, 0 for all
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str = shared("")
+    enabled: bool = shared(True)
+    backend: str = shared("")  # systemd unit that implements it
+    outgoing_address: str = shared("")  # e.g. the external VIP for the mail relay
+
+
+@dataclass(frozen=True)
+class DhcpRange:
+    interface: str = shared("")
+    start: str = shared("")
+    end: str = shared("")
+
+
+@dataclass(frozen=True)
+class Config:
+    node: Node = local(default_factory=Node)
+    interfaces: tuple[Interface, ...] = shared(default_factory=tuple)
+    cluster: Cluster = shared(default_factory=Cluster)
+    objects: tuple[NetworkObject, ...] = shared(default_factory=tuple)
+    nat: tuple[NatRule, ...] = shared(default_factory=tuple)
+    applications: tuple[Application, ...] = shared(default_factory=tuple)
+    dhcp_server: tuple[DhcpRange, ...] = shared(default_factory=tuple)
+
+    def interface(self, name: str) -> Interface | None:
+        return next((i for i in self.interfaces if i.name == name), None)
+
+    def object(self, name: str) -> NetworkObject | None:
+        return next((o for o in self.objects if o.name == name), None)

@@ -1,0 +1,221 @@
+"""The seed's rules over a parsed Config: every problem at once, each with its path.
+
+Rules: pure; no I/O. Errors make a config unusable; warnings are shown and
+accepted. A bad config never reaches the kernel (the store refuses it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from ipaddress import ip_address, ip_interface
+
+from hacore.config.model import AuthMode, Config
+from hacore.config.parse import ConfigError, Problem, parse
+
+# Max Adver Int is 12 bits of centiseconds and master-down = 3 x advert, so
+# the delay is representable from 3 cs to 3 x 4095 cs.
+UTD_MIN_S = 0.03
+UTD_MAX_S = 122.85
+UTD_SAFE_FLOOR_S = 2.0  # seed: "default 2 seconds and should not be set lower"
+PASS_KEY_MAX = 8  # VRRPv2 PASS carries 8 bytes
+
+
+def check_update_trigger_delay(value: float, auth: AuthMode, path: str) -> list[Problem]:
+    """Problems with a failover delay; shared by validation and `extc set`."""
+    if not UTD_MIN_S <= value <= UTD_MAX_S:
+        return [Problem(path, f"must be between {UTD_MIN_S} and {UTD_MAX_S} seconds, got {value:g}")]
+    if auth == AuthMode.PASS and round(value * 100) % 300:
+        return [Problem(path, f"auth 'pass' (VRRPv2) advertises in whole seconds: use a multiple of 3, not {value:g}")]
+    if value < UTD_SAFE_FLOOR_S:
+        return [Problem(path, f"{value:g} s is below the safe floor of {UTD_SAFE_FLOOR_S:g} s: "
+                              "a loaded appliance may fail over without a fault", warning=True)]
+    return []
+
+
+def _cidr(value: str, path: str, out: list[Problem], need_prefix: bool = True) -> bool:
+    if not _quiet_cidr(value) or (need_prefix and "/" not in value):
+        out.append(Problem(path, f"not an address with prefix (e.g. 192.0.2.1/24): {value!r}"))
+        return False
+    return True
+
+
+def _ip(value: str, path: str, out: list[Problem]) -> bool:
+    try:
+        ip_address(value)
+    except ValueError:
+        out.append(Problem(path, f"not an IP address: {value!r}"))
+        return False
+    return True
+
+
+def _dupes(names: list[str], path: str, what: str, out: list[Problem]) -> None:
+    for name, n in Counter(names).items():
+        if n > 1 and name:
+            out.append(Problem(path, f"{what} {name!r} is defined {n} times"))
+
+
+def validate(cfg: Config) -> list[Problem]:
+    """All problems of cfg, errors and warnings, in file order."""
+    out: list[Problem] = []
+    ifnames = {i.name for i in cfg.interfaces}
+    c = cfg.cluster
+    hw = c.hotwire.interface
+    ha_names = [h.interface for h in c.ha_interfaces]
+
+    def need_if(name: str, path: str) -> bool:
+        if name not in ifnames:
+            out.append(Problem(path, f"unknown interface {name!r}"))
+            return False
+        return True
+
+    if not cfg.node.name:
+        out.append(Problem("node.name", "required"))
+    _dupes([i.name for i in cfg.interfaces], "interfaces", "interface", out)
+    for n, iface in enumerate(cfg.interfaces):
+        if not iface.name:
+            out.append(Problem(f"interfaces[{n}].name", "required"))
+        for k, addr in enumerate(iface.addresses):
+            _cidr(addr, f"interfaces[{n}].addresses[{k}]", out)
+
+    if c.enabled and not hw:
+        out.append(Problem("cluster.hotwire.interface", "required while the cluster is on"))
+    if c.enabled and not c.ha_interfaces:
+        out.append(Problem("cluster.ha_interfaces", "at least one HA interface is required while the cluster is on"))
+    if hw and need_if(hw, "cluster.hotwire.interface"):
+        if cfg.interface(hw).dhcp_client:  # type: ignore[union-attr]
+            out.append(Problem("cluster.hotwire.interface",
+                               f"{hw!r} is a DHCP client; the hotwire needs fixed addresses"))
+        local_ok = _cidr(c.hotwire.local_address, "cluster.hotwire.local_address", out)
+        if _ip(c.hotwire.remote_address, "cluster.hotwire.remote_address", out) and local_ok:
+            net = ip_interface(c.hotwire.local_address).network
+            remote = ip_address(c.hotwire.remote_address)
+            if remote not in net or remote == ip_interface(c.hotwire.local_address).ip:
+                out.append(Problem("cluster.hotwire.remote_address",
+                                   f"{remote} must be another address in the hotwire network {net}"))
+
+    if c.auth != AuthMode.NONE and not c.passphrase:
+        out.append(Problem("cluster.passphrase", f"required with auth {c.auth.value!r}"))
+    if c.auth == AuthMode.PASS and len(c.passphrase.encode()) > PASS_KEY_MAX:
+        out.append(Problem("cluster.passphrase", f"auth 'pass' carries at most {PASS_KEY_MAX} bytes"))
+    out += check_update_trigger_delay(c.update_trigger_delay_s, c.auth, "cluster.update_trigger_delay_s")
+
+    _dupes(ha_names, "cluster.ha_interfaces", "HA interface", out)
+    all_vips: list[str] = []
+    for n, ha in enumerate(c.ha_interfaces):
+        path = f"cluster.ha_interfaces[{n}]"
+        vrid = c.vrid_offset + n
+        if not 1 <= vrid <= 255:
+            out.append(Problem("cluster.vrid_offset", f"VRID {vrid} of {path} is outside 1..255"))
+        if need_if(ha.interface, f"{path}.interface"):
+            if ha.interface == hw:
+                out.append(Problem(f"{path}.interface", f"{hw!r} is the hotwire, which is exclusive: it cannot be HA"))
+            if cfg.interface(ha.interface).dhcp_client:  # type: ignore[union-attr]
+                out.append(Problem(f"{path}.interface",
+                                   f"{ha.interface!r} is a DHCP client: no HA interface on a DHCP client (seed)"))
+        if not ha.vips:
+            out.append(Problem(f"{path}.vips", "at least one virtual IP is required"))
+        for k, vip in enumerate(ha.vips):
+            if _cidr(vip, f"{path}.vips[{k}]", out):
+                all_vips.append(str(ip_interface(vip).ip))
+    _dupes(all_vips, "cluster.ha_interfaces", "virtual IP", out)
+    _check_dhcp_broadcast_domain(cfg, out)
+
+    for n, name in enumerate(c.disabled_interfaces_in_backup):
+        path = f"cluster.disabled_interfaces_in_backup[{n}]"
+        if need_if(name, path) and (name == hw or name in ha_names):
+            out.append(Problem(path, f"{name!r} carries the cluster (hotwire or HA): not disableable on the spare"))
+    apps = {a.name for a in cfg.applications}
+    for n, name in enumerate(c.maintenance_services):
+        if name not in apps:
+            out.append(Problem(f"cluster.maintenance_services[{n}]", f"unknown application {name!r}"))
+    for n, target in enumerate(c.ping_check.targets):
+        _ip(target, f"cluster.ping_check.targets[{n}]", out)
+    if c.ping_check.interval_s <= 0:
+        out.append(Problem("cluster.ping_check.interval_s", "must be positive"))
+    if c.ping_check.failures < 1:
+        out.append(Problem("cluster.ping_check.failures", "must be at least 1"))
+
+    _dupes([o.name for o in cfg.objects], "objects", "object", out)
+    for n, obj in enumerate(cfg.objects):
+        _cidr(obj.address, f"objects[{n}].address", out, need_prefix=False)
+        if obj.interface:
+            need_if(obj.interface, f"objects[{n}].interface")
+    _check_nat(cfg, set(ha_names), set(all_vips), out)
+
+    _dupes([a.name for a in cfg.applications], "applications", "application", out)
+    own = {str(ip_interface(a).ip) for i in cfg.interfaces for a in i.addresses if _quiet_cidr(a)}
+    for n, app in enumerate(cfg.applications):
+        addr = app.outgoing_address
+        if addr and _ip(addr, f"applications[{n}].outgoing_address", out) and addr not in own | set(all_vips):
+            out.append(Problem(f"applications[{n}].outgoing_address",
+                                   f"{app.outgoing_address} is neither a virtual IP nor an address of this node"))
+
+    for n, rng in enumerate(cfg.dhcp_server):
+        path = f"dhcp_server[{n}]"
+        if need_if(rng.interface, f"{path}.interface") and rng.interface == hw:
+            out.append(Problem(f"{path}.interface", "the hotwire is exclusive: no DHCP server on it"))
+        if _ip(rng.start, f"{path}.start", out) and _ip(rng.end, f"{path}.end", out):
+            a, b = ip_address(rng.start), ip_address(rng.end)
+            if a.version != b.version or a > b:
+                out.append(Problem(f"{path}.end", f"{b} must be of the family of {a} and not before it"))
+    return out
+
+
+def _quiet_cidr(value: str) -> bool:
+    try:
+        ip_interface(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_dhcp_broadcast_domain(cfg: Config, out: list[Problem]) -> None:
+    """Seed: with a DHCP server on an HA interface, its VIP must not share the
+    broadcast domain of the physical address, or leases follow the spare's MAC."""
+    served = {r.interface for r in cfg.dhcp_server}
+    for n, ha in enumerate(cfg.cluster.ha_interfaces):
+        iface = cfg.interface(ha.interface)
+        if ha.interface not in served or iface is None:
+            continue
+        physical = [ip_interface(a).network for a in iface.addresses if _quiet_cidr(a)]
+        for k, vip in enumerate(ha.vips):
+            if not _quiet_cidr(vip):
+                continue
+            vnet = ip_interface(vip).network
+            for net in physical:
+                if vnet.version == net.version and vnet.overlaps(net):
+                    out.append(Problem(f"cluster.ha_interfaces[{n}].vips[{k}]",
+                                       f"{vip} shares the broadcast domain {net} of {ha.interface}'s own address, "
+                                       "and a DHCP server runs there: use a separate network for the VIP (seed)"))
+
+
+def _check_nat(cfg: Config, ha_ifs: set[str], vips: set[str], out: list[Problem]) -> None:
+    hw = cfg.cluster.hotwire.interface
+    ifnames = {i.name for i in cfg.interfaces}
+    for n, rule in enumerate(cfg.nat):
+        path = f"nat[{n}]"
+        if rule.interface not in ifnames:
+            out.append(Problem(f"{path}.interface", f"unknown interface {rule.interface!r}"))
+        elif rule.interface == hw:
+            out.append(Problem(f"{path}.interface", "the hotwire is exclusive: no NAT on it"))
+        for key in ("source", "to"):
+            name = getattr(rule, key)
+            if name and cfg.object(name) is None:
+                out.append(Problem(f"{path}.{key}", f"unknown object {name!r}"))
+        if not 0 <= rule.port <= 65535:
+            out.append(Problem(f"{path}.port", "must be 0..65535"))
+        if rule.interface in ha_ifs:
+            obj = cfg.object(rule.to) if rule.to else None
+            if obj is None or not _quiet_cidr(obj.address) or str(ip_interface(obj.address).ip) not in vips:
+                out.append(Problem(f"{path}.to", f"NAT via HA interface {rule.interface!r} must use a unique object "
+                                                 "holding one of the cluster's virtual IPs, not the interface address "
+                                                 "(seed: NAT in the cluster configuration)"))
+
+
+def check(text: str) -> tuple[Config, list[Problem]]:
+    """Parse and validate; raises ConfigError with every error (and the warnings)."""
+    cfg = parse(text)
+    problems = validate(cfg)
+    if any(not p.warning for p in problems):
+        raise ConfigError(problems)
+    return cfg, problems
