@@ -93,7 +93,7 @@ def validate(cfg: Config) -> list[Problem]:
                 out.append(Problem("cluster.hotwire.remote_address",
                                    f"{remote} must be another address in the hotwire network {net}"))
 
-    if c.auth != AuthMode.NONE and not c.passphrase:
+    if c.auth != AuthMode.NONE and not c.passphrase and (c.enabled or c.ha_interfaces):
         out.append(Problem("cluster.passphrase", f"required with auth {c.auth.value!r}"))
     if c.auth == AuthMode.PASS and len(c.passphrase.encode()) > PASS_KEY_MAX:
         out.append(Problem("cluster.passphrase", f"auth 'pass' carries at most {PASS_KEY_MAX} bytes"))
