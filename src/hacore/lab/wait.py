@@ -1,0 +1,18 @@
+"""Waiting on a condition with a deadline: the only way tests and the lab synchronise."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def wait_until(pred: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.02) -> object:
+    """Poll pred until it returns something true; TimeoutError naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = pred()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(interval_s)
