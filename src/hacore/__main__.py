@@ -1,0 +1,3 @@
+from hacore.cli import main
+
+main()

@@ -1,0 +1,58 @@
+"""The control protocol between CLI and daemon: one JSON request, one JSON reply.
+
+Over a Unix socket (0600, root). A request is {"cmd": str, "args": {...}} on
+one line; the reply is {"ok": true, "data": ...} or {"ok": false, "error": str}.
+The client turns every failure into ControlError with one line for the user.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SOCKET = Path("/run/hacore/control.sock")
+MAX_REQUEST = 64 * 1024
+TIMEOUT_S = 10.0
+
+
+class ControlError(Exception):
+    """A request that failed; str() is the one line to show."""
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def request(sock_path: Path, cmd: str, **args: Any) -> Any:
+    """Send one request and return its data, or raise ControlError."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT_S)
+    try:
+        try:
+            s.connect(str(sock_path))
+        except FileNotFoundError:
+            raise ControlError(f"the hacore daemon is not running (no socket at {sock_path})") from None
+        except ConnectionRefusedError:
+            raise ControlError(f"the hacore daemon is not running (nobody listens on {sock_path})") from None
+        except PermissionError:
+            raise ControlError(f"permission denied on {sock_path}: run as root") from None
+        s.sendall(encode({"cmd": cmd, "args": args}))
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except TimeoutError:
+        raise ControlError(f"the hacore daemon did not answer within {TIMEOUT_S:g} s") from None
+    finally:
+        s.close()
+    try:
+        reply = json.loads(buf)
+    except ValueError:
+        raise ControlError("the hacore daemon sent a malformed reply") from None
+    if not reply.get("ok"):
+        raise ControlError(reply.get("error") or "request failed")
+    return reply.get("data")

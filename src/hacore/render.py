@@ -1,0 +1,53 @@
+"""Rendering of CLI output: pure functions from reply data to text.
+
+The seed's `attribute|value` table for cluster info, plain tables for lists.
+No I/O here; cli.py prints what these return.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+# The seed's first four rows, in its order; the rest follow.
+INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "peers",
+              "vips", "update_trigger_delay_s", "auth", "advert_rx_path", "failovers", "config_digest")
+
+
+def value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(value_text(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {value_text(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) if value not in ("", None) else "-"
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]], sep: str = "|") -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    fmt = [c.ljust(w) for c, w in zip(header, widths, strict=False)]
+    lines = [sep.join(fmt).rstrip(), ("+" if sep == "|" else sep).join("-" * w for w in widths)]
+    lines += [sep.join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def info(data: dict[str, Any]) -> str:
+    keys = [k for k in INFO_ORDER if k in data]
+    rows = [(k, value_text(data[k])) for k in keys]
+    out = table(("attribute", "value"), rows)
+    notes = [f"{k}: {data[k]}" for k in ("cluster_reason", "sync_reason", "advert_rx_reason") if data.get(k)]
+    return out + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def config_list(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no saved configurations"
+    body = [(r["name"], r["digest"], "yes" if r["start"] else "", _when(r["saved"]), r["who"]) for r in rows]
+    return table(("name", "digest", "start", "saved", "who"), body, sep="  ")
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))

@@ -1,0 +1,144 @@
+"""Two real daemons in the lab, driven through the CLI and the control socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from hacore.config.validate import check
+from hacore.control import request
+from hacore.lab import netns
+from hacore.lab.topology import NODES, Lab
+from hacore.native import strict
+from tests.netns.conftest import config_path, hacore
+
+
+@pytest.fixture
+def cluster(lab: Lab) -> Lab:
+    for node in NODES:
+        netns.start_daemon(lab, node)
+    return lab
+
+
+def info(lab: Lab, node: str) -> dict:
+    return json.loads(hacore(lab, node, "cluster", "info", "--json").stdout)
+
+
+def test_cluster_info_of_both_nodes(cluster: Lab) -> None:
+    one, two = info(cluster, "node1"), info(cluster, "node2")
+    assert {k: one[k] for k in ("node", "priority", "hotwire_dev", "maintenance", "peers")} == {
+        "node": "node1", "priority": "high", "hotwire_dev": "lan3", "maintenance": False, "peers": ["198.18.0.3"]}
+    assert two["priority"] == "low" and two["peers"] == ["198.18.0.2"]
+    assert one["sync_state"] == two["sync_state"] == "error"  # no SSH keys exchanged yet
+    assert one["config_digest"] == two["config_digest"]  # node-local settings do not count
+    assert one["vips"] == {"lan1": ["198.51.100.101/24", "2001:db8:100::101/64"],
+                           "lan2": ["203.0.113.1/24", "2001:db8:200::1/64"]}
+    assert one["advert_rx_path"] in (("bpf",) if strict() else ("bpf", "raw-socket"))
+
+
+def test_table_output_starts_like_the_seed(cluster: Lab) -> None:
+    lines = hacore(cluster, "node1", "cluster", "info").stdout.splitlines()
+    assert lines[0].startswith("attribute") and lines[0].endswith("|value")
+    assert [line.split("|")[0].strip() for line in lines[2:6]] == [
+        "cluster_state", "sync_state", "hotwire_dev", "maintenance"]
+
+
+def test_socket_is_root_only(cluster: Lab) -> None:
+    st = os.stat(cluster.socket("node1"))
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
+
+
+def test_update_trigger_delay_is_live_and_persisted(cluster: Lab) -> None:
+    assert hacore(cluster, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "3").stdout.strip() == "OK"
+    assert json.loads(hacore(cluster, "node1", "extc", "get", "UPDATE_TRIGGER_DELAY", "--json").stdout)["value"] == 3
+    assert check(config_path(cluster, "node1").read_text())[0].cluster.update_trigger_delay_s == 3.0
+    assert info(cluster, "node2")["update_trigger_delay_s"] == 2  # node-local until synchronized
+    netns.stop_daemon(cluster, "node1")
+    netns.start_daemon(cluster, "node1")
+    assert hacore(cluster, "node1", "extc", "get", "UPDATE_TRIGGER_DELAY").stdout.strip() == "Value |3"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("-1", "must be a positive number of seconds"),
+    ("0", "must be a positive number of seconds"),
+    ("abc", "not a number of seconds: 'abc'"),
+    ("nan", "must be a positive number of seconds"),
+    ("1e9", "must be between 0.03 and 122.85 seconds"),
+])
+def test_bad_delays_are_refused_and_change_nothing(cluster: Lab, value: str, message: str) -> None:
+    before = config_path(cluster, "node1").read_text()
+    proc = hacore(cluster, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", value, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("hacore: error: UPDATE_TRIGGER_DELAY") and message in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert config_path(cluster, "node1").read_text() == before
+    assert info(cluster, "node1")["update_trigger_delay_s"] == 2
+
+
+def test_low_delay_warns_but_applies(cluster: Lab) -> None:
+    out = hacore(cluster, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "0.6").stdout
+    assert "below the safe floor of 2 s" in out
+    assert info(cluster, "node1")["update_trigger_delay_s"] == 0.6
+
+
+def test_unknown_variable_is_refused(cluster: Lab) -> None:
+    proc = hacore(cluster, "node1", "extc", "get", "NO_SUCH", check=False)
+    assert proc.returncode == 1 and "unknown variable 'NO_SUCH'" in proc.stderr
+
+
+def test_named_configurations_save_list_diff_load(cluster: Lab) -> None:
+    assert hacore(cluster, "node1", "system", "config", "save", "--name", "base").stdout.startswith("saved base")
+    hacore(cluster, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "4")
+    hacore(cluster, "node1", "system", "config", "save", "--name", "slow")
+    rows = json.loads(hacore(cluster, "node1", "system", "config", "list", "--json").stdout)
+    assert {r["name"]: r["start"] for r in rows} == {"base": False, "slow": True}
+    assert all(r["who"] == "root" for r in rows)
+    diff = hacore(cluster, "node1", "system", "config", "diff", "base", "slow").stdout
+    assert "-cluster.update_trigger_delay_s = 2.0" in diff and "+cluster.update_trigger_delay_s = 4.0" in diff
+    assert "loaded base" in hacore(cluster, "node1", "system", "config", "load", "base").stdout
+    assert info(cluster, "node1")["update_trigger_delay_s"] == 2
+    assert check(config_path(cluster, "node1").read_text())[0].cluster.update_trigger_delay_s == 2.0
+    proc = hacore(cluster, "node1", "system", "config", "load", "nope", check=False)
+    assert proc.returncode == 1 and "no configuration named 'nope'" in proc.stderr
+
+
+def _raw(lab: Lab, node: str, payload: bytes) -> bytes:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(lab.socket(node)))
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    return data
+
+
+def test_bad_requests_are_answered_counted_and_survived(cluster: Lab) -> None:
+    bad = [b"not json\n", b"[1,2]\n", b'{"cmd": 5}\n', b'{"cmd": "nope"}\n', b'{"cmd": "info", "args": 3}\n',
+           b'{"cmd": "extc.get", "args": {"bogus": 1}}\n', b"\n", b"x" * 200_000 + b"\n", b'{"cmd":']
+    for payload in bad:
+        reply = json.loads(_raw(cluster, "node1", payload))
+        assert reply["ok"] is False and reply["error"]
+    data = request(cluster.socket("node1"), "info")
+    assert data["control_bad_requests"] == len(bad)
+    assert data["node"] == "node1"
+
+
+def test_invalid_start_config_is_refused_with_its_path(lab: Lab) -> None:
+    cfg = config_path(lab, "node2")
+    cfg.write_text(cfg.read_text().replace("vrid_offset = 50", "vrid_offset = 255"))
+    proc = subprocess.run(netns.exec_argv(lab, "node2", [
+        sys.executable, "-m", "hacore", "--socket", str(lab.socket("node2")), "daemon", "-c", str(cfg),
+        "--state-dir", str(lab.node_dir("node2") / "state")]), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "event=config_invalid path=cluster.vrid_offset" in proc.stderr
+    assert not lab.socket("node2").exists()

@@ -1,0 +1,78 @@
+"""The CLI without a daemon: config check, one-line errors, --json, the seed's table shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from hacore import render
+from hacore.cli import cli
+from hacore.config.store import set_value
+from tests.unit.lab_config import NODE1
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_config_check_accepts_a_valid_file(tmp_path: Path) -> None:
+    f = tmp_path / "ok.toml"
+    f.write_text(NODE1)
+    code, out, _ = run("config", "check", str(f))
+    assert code == 0
+    assert out.strip() == f"{f}: ok"
+
+
+def test_config_check_lists_every_error_and_fails(tmp_path: Path) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(set_value(set_value(NODE1, ("cluster", "vrid_offset"), 255), ("cluster", "passphrase"), ""))
+    code, _, err = run("config", "check", str(f))
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert f"{f}: cluster.passphrase: required with auth 'hmac'" in lines
+    assert f"{f}: cluster.vrid_offset: VRID 256 of cluster.ha_interfaces[1] is outside 1..255" in lines
+    assert lines[-1] == f"hacore: error: {f}: 2 error(s)"
+
+
+def test_config_check_shows_warnings_but_passes(tmp_path: Path) -> None:
+    f = tmp_path / "fast.toml"
+    f.write_text(set_value(NODE1, ("cluster", "update_trigger_delay_s"), 0.6))
+    code, out, _ = run("config", "check", str(f))
+    assert code == 0
+    assert "warning: cluster.update_trigger_delay_s: 0.6 s is below the safe floor" in out
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    code, _, err = run("config", "check", str(tmp_path / "nope.toml"))
+    assert code == 1
+    assert err == f"hacore: error: cannot read {tmp_path / 'nope.toml'}: No such file or directory\n"
+
+
+def test_no_daemon_is_one_clear_line(tmp_path: Path) -> None:
+    sock = tmp_path / "none.sock"
+    code, _, err = run("--socket", str(sock), "cluster", "info")
+    assert code == 1
+    assert err == f"hacore: error: the hacore daemon is not running (no socket at {sock})\n"
+
+
+def test_json_errors_are_json_too(tmp_path: Path) -> None:
+    sock = tmp_path / "none.sock"
+    code, out, _ = run("--socket", str(sock), "extc", "get", "UPDATE_TRIGGER_DELAY", "--json")
+    assert code == 1
+    assert json.loads(out) == {"error": f"the hacore daemon is not running (no socket at {sock})"}
+
+
+def test_info_table_has_the_seed_shape() -> None:
+    text = render.info({"cluster_state": "backup", "sync_state": "synchronized", "hotwire_dev": "eth2",
+                        "maintenance": True})
+    assert text.splitlines() == [
+        "attribute    |value",
+        "-------------+------------",
+        "cluster_state|backup",
+        "sync_state   |synchronized",
+        "hotwire_dev  |eth2",
+        "maintenance  |true",
+    ]
