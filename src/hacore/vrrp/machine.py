@@ -1,0 +1,411 @@
+"""The election machine of one node: one VRRP group over all its HA links.
+
+Rules: pure. Imports nothing from asyncio, socket, pyroute2 or bcc and reads
+no clock: handle(event, now_us) returns actions, deadline_us() says when to
+send the next Tick. Time is integer microseconds; an advert carries its
+kernel arrival time, so master-down is measured from arrival. Every role
+change goes through _enter(), which checks TRANSITIONS, counts and explains
+it. Peer input that makes no sense is dropped and counted; local misuse raises.
+
+The group rule (seed, "Switching the cluster"): the node is BACKUP while it
+hears, on at least one HA link with carrier, a peer that outranks it within
+the master-down interval, and MASTER otherwise; all links move together.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hacore.vrrp.rank import Rank
+
+
+class Role(StrEnum):
+    NONE = "none"  # cluster off
+    BACKUP = "backup"
+    MASTER = "master"
+
+
+TRANSITIONS = {
+    (Role.NONE, Role.BACKUP),  # cluster on: listen first (RFC 5798 Initialize -> Backup)
+    (Role.BACKUP, Role.MASTER),
+    (Role.MASTER, Role.BACKUP),
+    (Role.BACKUP, Role.NONE),
+    (Role.MASTER, Role.NONE),
+}
+
+
+# -- events -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Advert:
+    link: str
+    src: bytes  # packed sender address (4 or 16 bytes)
+    priority: int
+    interval_us: int  # the sender's advert interval
+    arrival_us: int  # kernel receive time on our monotonic clock
+
+
+@dataclass(frozen=True)
+class Carrier:
+    link: str
+    up: bool
+
+
+@dataclass(frozen=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True)
+class Enable:
+    on: bool
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    on: bool
+
+
+@dataclass(frozen=True)
+class Ping:
+    ok: bool
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Delay:
+    update_trigger_delay_us: int
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    """The peer's own report over the hotwire (not VRRP): what it thinks it is."""
+
+    role: Role
+    arrival_us: int
+
+
+Event = Advert | Carrier | Tick | Enable | Maintenance | Ping | Delay | Shutdown | PeerStatus
+
+
+# -- actions ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Send:
+    priority: int  # one advert on every HA link with carrier
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: Role
+    new: Role
+    reason: str
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Gratuitous ARP / unsolicited NA again, without a role change."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class SplitBrain:
+    active: bool
+    reason: str
+
+
+Action = Send | Transition | Announce | SplitBrain
+
+
+@dataclass
+class _Heard:
+    link: str
+    src: bytes
+    priority: int
+    interval_us: int
+    arrival_us: int
+
+
+@dataclass
+class Params:
+    links: tuple[str, ...]
+    high: bool
+    update_trigger_delay_us: int
+    min_hold_us: int  # anti-flap: no voluntary change sooner than this after the last one
+    ping_failures: int = 3
+    local_ips: dict[tuple[str, int], bytes] = field(default_factory=dict)  # (link, 4|16) -> our source
+
+
+class Machine:
+    def __init__(self, params: Params, now_us: int, enabled: bool = True, maintenance: bool = False):
+        if not params.links:
+            raise ValueError("a group needs at least one HA link")
+        self.p = params
+        self.role = Role.NONE
+        self.enabled = enabled
+        self.maintenance = maintenance
+        self.shutting_down = False
+        self.carrier = dict.fromkeys(params.links, True)
+        self.heard: dict[str, _Heard] = {}
+        self.ping_ok = True
+        self._ping_streak = 0
+        self.demotion = ""  # the latest local cause that lowered our rank
+        self.peer_status: PeerStatus | None = None
+        self.split_brain = False
+        self.counters: Counter[str] = Counter()
+        self.last_change_us = now_us
+        self._listen_until_us = now_us
+        self._next_send_us = now_us
+        self._resign_started_us: int | None = None
+        self._last_announce_us: int | None = None
+        self._last_p0 = False  # the newest advert we heard was a resignation
+        self._sent_priority = -1
+
+    # -- derived values ---------------------------------------------------------
+
+    @property
+    def advert_interval_us(self) -> int:
+        return self.p.update_trigger_delay_us // 3
+
+    def rank(self) -> Rank:
+        return Rank(sum(self.carrier.values()), self.ping_ok, self.p.high)
+
+    def priority(self) -> int:
+        if not self.enabled or self.maintenance or self.shutting_down:
+            return 0
+        return self.rank().priority()
+
+    def _master_down_us(self, h: _Heard) -> int:
+        # Our delay, but never shorter than the peer's 3 adverts: a peer with a
+        # longer interval must not look dead between two of its adverts.
+        return max(self.p.update_trigger_delay_us, 3 * h.interval_us)
+
+    def _recent(self, link: str, now_us: int) -> _Heard | None:
+        """The peer's latest advert on link, if the link has carrier and it is not stale."""
+        h = self.heard.get(link)
+        if h is None or not self.carrier[link] or now_us >= h.arrival_us + self._master_down_us(h):
+            return None
+        return h
+
+    def _peer(self, now_us: int) -> _Heard | None:
+        """The peer acting as master: heard recently on a link with carrier, and
+        not resigned. Its rank is its newest advert on any link: an older advert
+        on another link is history, not a second opinion."""
+        if not any(self._recent(lk, now_us) for lk in self.p.links):
+            return None
+        newest = max(self.heard.values(), key=lambda h: h.arrival_us)
+        return newest if newest.priority > 0 else None
+
+    def _outranks_us(self, h: _Heard, prio: int) -> bool:
+        return h.priority > prio or (h.priority == prio and h.src > self.p.local_ips.get((h.link, len(h.src)), b""))
+
+    @property
+    def done(self) -> bool:
+        """After Shutdown: nothing left to hand over, the daemon may exit."""
+        return self.shutting_down and self.role != Role.MASTER
+
+    # -- the one place that changes state ------------------------------------
+
+    def _enter(self, new: Role, reason: str, now_us: int) -> list[Action]:
+        old = self.role
+        if (old, new) not in TRANSITIONS:
+            raise RuntimeError(f"illegal transition {old} -> {new} ({reason})")
+        self.role = new
+        self.last_change_us = now_us
+        self.counters[f"to_{new}"] += 1
+        acts: list[Action] = [Transition(old, new, reason)]
+        if new == Role.MASTER:
+            self._next_send_us = now_us + self.advert_interval_us
+            acts.insert(0, self._send(self.priority()))
+        if new == Role.BACKUP and old == Role.NONE:
+            self._listen_until_us = now_us + self.p.update_trigger_delay_us
+        self._resign_started_us = None
+        return acts
+
+    # -- events -------------------------------------------------------------------
+
+    def handle(self, event: Event, now_us: int) -> list[Action]:
+        acts: list[Action] = []
+        match event:
+            case Advert():
+                acts += self._on_advert(event, now_us)
+            case Carrier(link, up):
+                if link not in self.carrier:
+                    raise ValueError(f"unknown HA link {link!r}")
+                if self.carrier[link] != up:
+                    self.carrier[link] = up
+                    if not up:
+                        self.demotion = f"link down {link}"
+            case Enable(on):
+                self.enabled = on
+            case Maintenance(on):
+                self._set_resigning(on, "maintenance", now_us)
+                self.maintenance = on
+                self.demotion = "maintenance" if on else self.demotion
+            case Ping(ok, target):
+                self._ping_streak = 0 if ok else self._ping_streak + 1
+                was = self.ping_ok
+                self.ping_ok = ok or self._ping_streak < self.p.ping_failures
+                if was and not self.ping_ok:
+                    self.demotion = f"ping check failed {target}"
+            case Delay(us):
+                if us < 3:
+                    raise ValueError("the delay must be at least 3 microseconds")
+                self.p.update_trigger_delay_us = us
+                self._next_send_us = min(self._next_send_us, now_us + self.advert_interval_us)
+            case Shutdown():
+                self._set_resigning(True, "shutdown", now_us)
+                self.shutting_down = True
+            case PeerStatus():
+                self.peer_status = event
+            case Tick():
+                pass
+        return acts + self._evaluate(now_us)
+
+    def _set_resigning(self, on: bool, why: str, now_us: int) -> None:
+        if not on:
+            if not self.shutting_down:
+                self._resign_started_us = None  # maintenance cancelled before the hand-over
+        elif self.role == Role.MASTER and self._resign_started_us is None:
+            self._resign_started_us = now_us
+            self.counters[f"resign_{why}"] += 1
+
+    def _on_advert(self, a: Advert, now_us: int) -> list[Action]:
+        if a.link not in self.carrier:
+            self.counters["drops_unknown_link"] += 1
+            return []
+        if a.src == self.p.local_ips.get((a.link, len(a.src))):
+            self.counters["drops_own_advert"] += 1
+            return []
+        self.counters["adverts_rx"] += 1
+        prev = self.heard.get(a.link)
+        if prev is not None and a.arrival_us < prev.arrival_us:
+            self.counters["drops_stale_advert"] += 1  # reordered behind a newer one: the newer state wins
+            return []
+        self.heard[a.link] = _Heard(a.link, a.src, a.priority, a.interval_us, a.arrival_us)
+        self._last_p0 = a.priority == 0
+        prio = self.priority()
+        if self.role == Role.MASTER and a.priority > 0 and not self._outranks_us(self.heard[a.link], prio):
+            # Another master that we outrank: assert at once, and re-announce the
+            # addresses it may have taken while we could not be heard.
+            acts: list[Action] = [self._send(prio)] if prio else []
+            last = self._last_announce_us
+            if prio and (last is None or now_us - last >= self.p.update_trigger_delay_us):
+                self._last_announce_us = now_us
+                acts.append(Announce(f"competing master with priority {a.priority} on {a.link}"))
+            return acts
+        return []
+
+    # -- the decision ----------------------------------------------------------------
+
+    def _evaluate(self, now_us: int) -> list[Action]:
+        acts: list[Action] = []
+        if not self.enabled:
+            if self.role == Role.MASTER:
+                acts.append(self._send(0))
+            if self.role != Role.NONE:
+                acts += self._enter(Role.NONE, "cluster off", now_us)
+            return acts + self._check_split_brain(now_us)
+        if self.role == Role.NONE:
+            acts += self._enter(Role.BACKUP, "cluster on", now_us)
+        prio = self.priority()
+        if self.role == Role.MASTER:
+            acts += self._as_master(prio, now_us)
+        elif self.role == Role.BACKUP and prio > 0:
+            acts += self._as_backup(prio, now_us)
+        return acts + self._check_split_brain(now_us)
+
+    def _as_master(self, prio: int, now_us: int) -> list[Action]:
+        acts: list[Action] = []
+        if self._resign_started_us is not None:
+            # Hitless hand-over: keep the addresses until the peer announces itself.
+            peer = self._peer(now_us)
+            why = "shutdown" if self.shutting_down else "maintenance"
+            if peer is not None and peer.arrival_us >= self._resign_started_us:
+                return self._enter(Role.BACKUP, f"{why}: peer took over on {peer.link}", now_us)
+            if now_us >= self._resign_started_us + self.p.update_trigger_delay_us:
+                return self._enter(Role.BACKUP, f"{why}: no peer took over within the delay", now_us)
+        else:
+            peer = self._peer(now_us)
+            if peer is not None and self._outranks_us(peer, prio):
+                cause = f"{self.demotion}: " if self.demotion else ""
+                return self._enter(Role.BACKUP, f"{cause}peer priority {peer.priority} > ours {prio} on {peer.link}",
+                                   now_us)
+        # A changed rank goes out at once, so the peer can act within milliseconds.
+        due = now_us >= self._next_send_us
+        if due or prio != self._sent_priority:
+            acts.append(self._send(prio))
+            base = self._next_send_us if due else now_us  # a rank change restarts the schedule
+            self._next_send_us = base + self.advert_interval_us
+            if self._next_send_us <= now_us:  # after a stall: one advert now, no burst
+                self._next_send_us = now_us + self.advert_interval_us
+        return acts
+
+    def _send(self, prio: int) -> Send:
+        self._sent_priority = prio
+        return Send(prio)
+
+    def _as_backup(self, prio: int, now_us: int) -> list[Action]:
+        peer = self._peer(now_us)
+        if peer is not None:
+            if self._outranks_us(peer, prio):
+                return []
+            # A live master that we outrank: preempt, but not sooner than the hold.
+            if now_us - self.last_change_us < self.p.min_hold_us:
+                return []
+            return self._enter(Role.MASTER, f"preempt: peer priority {peer.priority} < ours {prio} on {peer.link}",
+                               now_us)
+        if now_us < self._listen_until_us:
+            return []
+        return self._enter(Role.MASTER, self._why_no_peer(), now_us)
+
+    def _why_no_peer(self) -> str:
+        if not self.heard:
+            return "no peer heard within the delay"
+        if self._last_p0:
+            return "priority 0 received"
+        dark = [lk for lk in self.heard if not self.carrier[lk]]
+        if dark and all(not self.carrier[lk] for lk in self.heard):
+            return "link down " + ", ".join(dark)
+        return "peer timeout"
+
+    def _check_split_brain(self, now_us: int) -> list[Action]:
+        s = self.peer_status
+        peer_master = s is not None and s.role == Role.MASTER and now_us < s.arrival_us + self.p.update_trigger_delay_us
+        heard_any = any(self._recent(lk, now_us) for lk in self.p.links)
+        active = self.role == Role.MASTER and peer_master and not heard_any
+        if active == self.split_brain:
+            return []
+        self.split_brain = active
+        if active:
+            self.counters["split_brains"] += 1
+            return [SplitBrain(True, "split brain: both nodes master, no advert from the peer on any HA link")]
+        return [SplitBrain(False, "split brain over")]
+
+    # -- timers ------------------------------------------------------------------------
+
+    def deadline_us(self, now_us: int) -> int | None:
+        """When the next Tick must come (None: only an event can change anything)."""
+        times: list[int] = []
+        if self.role == Role.MASTER:
+            times.append(self._next_send_us)
+            if self._resign_started_us is not None:
+                times.append(self._resign_started_us + self.p.update_trigger_delay_us)
+        if self.role == Role.BACKUP:
+            times.append(self._listen_until_us)
+            times.append(self.last_change_us + self.p.min_hold_us)
+        for lk, h in self.heard.items():
+            if self.carrier[lk]:
+                times.append(h.arrival_us + self._master_down_us(h))
+        if self.peer_status is not None:
+            times.append(self.peer_status.arrival_us + self.p.update_trigger_delay_us)
+        future = [t for t in times if t > now_us]
+        return min(future) if future else None

@@ -1,0 +1,284 @@
+"""The election machine over a fake wire with a fake clock: the seed's tables
+row for row, preemption, resignation, maintenance, fallback, anti-flap, stalls."""
+
+from __future__ import annotations
+
+import pytest
+
+from hacore.vrrp.machine import (
+    Advert,
+    Announce,
+    Carrier,
+    Delay,
+    Enable,
+    Machine,
+    Maintenance,
+    Params,
+    Ping,
+    Send,
+    Shutdown,
+    SplitBrain,
+    Tick,
+)
+from hacore.vrrp.rank import Rank, decode
+from tests.unit.sim import IPS, LINKS, MS, S, Sim, formed
+
+
+def test_the_high_node_is_elected() -> None:
+    sim = Sim()
+    sim.run(3 * S)
+    assert sim.roles() == ("master", "backup")
+    assert sim.transitions("n1")[-1].reason == "no peer heard within the delay"
+
+
+# The seed's "Table, behavior in the cluster, example two HA interfaces"; UTM 1 = n1 (High).
+# (HA1 n1, HA1 n2, HA2 n1, HA2 n2) carrier -> (n1, n2) role; split brain where both are active.
+SEED_TABLE = [
+    ((True, True, True, True), ("master", "backup"), False),
+    ((False, True, True, True), ("backup", "master"), False),
+    ((False, False, True, True), ("master", "backup"), False),
+    ((False, False, True, False), ("master", "master"), True),
+    ((False, False, False, False), ("master", "master"), True),
+]
+
+
+@pytest.mark.parametrize(("carrier", "roles", "split"), SEED_TABLE, ids=[f"row{i + 1}" for i in range(5)])
+def test_seed_switching_table(carrier: tuple[bool, ...], roles: tuple[str, str], split: bool) -> None:
+    sim = formed()
+    for (node, link), up in zip([("n1", "lan1"), ("n2", "lan1"), ("n1", "lan2"), ("n2", "lan2")], carrier,
+                                strict=True):
+        if not up:
+            sim.set_carrier(node, link, False)
+    sim.run(3 * sim.utd_us)
+    assert sim.roles() == roles
+    assert bool(sim.of(SplitBrain)) == split
+    # Links back: exactly one master again, the High one, and any split brain is declared over.
+    for node, link in [("n1", "lan1"), ("n2", "lan1"), ("n1", "lan2"), ("n2", "lan2")]:
+        sim.set_carrier(node, link, True)
+    sim.run(sim.hold_us + 3 * sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+    for node in ("n1", "n2"):  # each node detects it, and declares it over
+        assert [e.action.active for e in sim.of(SplitBrain, node)] == ([True, False] if split else [])
+
+
+def test_row2_reasons_name_the_link() -> None:
+    sim = formed()
+    sim.set_carrier("n1", "lan1", False)
+    sim.run(3 * sim.utd_us)
+    assert sim.transitions("n2")[-1].reason == "preempt: peer priority 28 < ours 51 on lan2"
+    assert sim.transitions("n1")[-1].reason == "link down lan1: peer priority 51 > ours 28 on lan2"
+
+
+def test_both_links_down_on_the_spare_reports_link_down() -> None:
+    sim = formed()
+    sim.set_carrier("n2", "lan1", False)
+    sim.set_carrier("n2", "lan2", False)
+    sim.run(sim.utd_us)
+    assert sim.transitions("n2")[-1].reason == "link down lan1, lan2"
+
+
+def test_vrrp_lost_with_links_up_is_split_brain_via_the_hotwire() -> None:
+    sim = formed()
+    sim.blocked |= set(LINKS)
+    sim.run(3 * sim.utd_us)
+    assert sim.roles() == ("master", "master")
+    assert sim.transitions("n2")[-1].reason == "peer timeout"
+    assert len(sim.of(SplitBrain, "n1")) == 1 and len(sim.of(SplitBrain, "n2")) == 1
+    sim.blocked.clear()
+    sim.run(3 * sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+
+
+def test_master_crash_takes_over_within_the_delay_of_the_last_advert() -> None:
+    sim = formed()
+    crash_at = sim.now
+    last_advert = max(e.at_us for e in sim.of(Send, "n1"))
+    sim.crash("n1")
+    sim.run(3 * sim.utd_us)
+    takeover = sim.last_transition("n2")
+    assert sim.roles() == ("down", "master")
+    assert takeover.action.reason == "peer timeout"
+    assert takeover.at_us == last_advert + 100 + sim.utd_us  # arrival + master-down, to the microsecond
+    assert takeover.at_us <= crash_at + sim.utd_us
+
+
+def test_the_high_node_takes_back_after_the_hold() -> None:
+    sim = formed()
+    sim.crash("n1")
+    sim.run(3 * sim.utd_us)
+    restart = sim.now
+    sim.start("n1")
+    sim.run(sim.hold_us - 1)
+    assert sim.roles() == ("backup", "master")  # not before the hold: its state must sync first
+    sim.run(sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+    assert sim.last_transition("n1").at_us == restart + sim.hold_us
+    assert sim.transitions("n2")[-1].reason == "peer priority 52 > ours 51 on lan1"
+
+
+def test_priority_zero_resign_hands_over_at_once_and_hitless() -> None:
+    sim = formed()
+    t0 = sim.now
+    sim.deliver("n1", Shutdown())
+    sim.run(10 * MS)
+    assert sim.roles() == ("backup", "master")
+    assert sim.last_transition("n2").action.reason == "priority 0 received"
+    assert sim.last_transition("n2").at_us == t0 + 100  # one wire latency, not the master-down interval
+    # n1 kept its addresses until n2 announced itself.
+    assert sim.last_transition("n1").at_us == t0 + 200
+    assert sim.last_transition("n1").action.reason == "shutdown: peer took over on lan1"
+    assert sim.nodes["n1"].done
+
+
+def test_maintenance_switches_over_stays_and_returns() -> None:
+    sim = formed()
+    sim.deliver("n1", Maintenance(True))
+    sim.run(sim.hold_us + 3 * sim.utd_us)
+    assert sim.roles() == ("backup", "master")
+    assert sim.transitions("n1")[-1].reason == "maintenance: peer took over on lan1"
+    assert sim.nodes["n1"].priority() == 0
+    sim.deliver("n1", Maintenance(False))
+    sim.run(sim.hold_us + sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+
+
+def test_maintenance_without_a_peer_gives_up_the_addresses_after_the_delay() -> None:
+    sim = formed()
+    sim.crash("n2")
+    t0 = sim.now
+    sim.deliver("n1", Maintenance(True))
+    sim.run(3 * sim.utd_us)
+    assert sim.roles() == ("backup", "down")
+    assert sim.last_transition("n1").at_us == t0 + sim.utd_us
+    assert sim.transitions("n1")[-1].reason == "maintenance: no peer took over within the delay"
+
+
+def test_maintenance_persisted_keeps_a_restarted_node_backup() -> None:
+    sim = formed()
+    sim.crash("n1")
+    sim.run(sim.utd_us + MS)
+    restart = sim.now
+    sim.start("n1", maintenance=True)
+    sim.run(sim.hold_us + 3 * sim.utd_us)
+    assert sim.roles() == ("backup", "master")
+    assert [e for e in sim.of(Send, "n1") if e.at_us >= restart] == []  # not one advert
+
+
+def test_fallback_ping_check() -> None:
+    sim = formed()
+    for _ in range(3):
+        sim.deliver("n1", Ping(False, "198.19.0.10"))
+    sim.run(sim.utd_us)
+    assert sim.roles() == ("backup", "master")
+    assert sim.transitions("n1")[-1].reason.startswith("ping check failed 198.19.0.10: ")
+    # Seed: the spare's check fails too -> both equally affected, the priority decides.
+    for _ in range(3):
+        sim.deliver("n2", Ping(False, "198.19.0.10"))
+    sim.run(sim.hold_us + sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+
+
+def test_one_lost_ping_is_not_a_failed_check() -> None:
+    sim = formed()
+    sim.deliver("n1", Ping(False, "198.19.0.10"))
+    sim.deliver("n1", Ping(True, "198.19.0.10"))
+    sim.deliver("n1", Ping(False, "198.19.0.10"))
+    sim.run(sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+
+
+def test_a_flapping_link_switches_once_and_back_once() -> None:
+    sim = formed()
+    before = len(sim.transitions("n2"))
+    for _ in range(20):
+        sim.set_carrier("n1", "lan1", False)
+        sim.run(50 * MS)
+        sim.set_carrier("n1", "lan1", True)
+        sim.run(50 * MS)
+    sim.run(sim.hold_us + sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+    assert [t.new for t in sim.transitions("n2")[before:]] == ["master", "backup"]  # not 40 switches
+
+
+def test_stalled_master_resumes_into_exactly_one_master_without_a_garp_burst() -> None:
+    sim = formed()
+    sim.stalled.add("n1")
+    sim.run(3 * sim.utd_us)
+    assert sim.roles()[1] == "master"
+    queued = len(sim._held)
+    assert queued > 5
+    t_resume = sim.now
+    sim.resume("n1")
+    sim.run(10 * MS)
+    assert sim.roles() == ("master", "backup")
+    announces = [e for e in sim.of(Announce, "n1") if e.at_us >= t_resume]
+    assert len(announces) == 1  # one re-announce, not one per queued advert
+    sim.run(3 * sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+
+
+def test_a_better_master_already_in_charge_is_obeyed_at_once() -> None:
+    sim = formed()
+    sim.crash("n1")
+    sim.run(sim.utd_us + MS)
+    sim.stalled.add("n2")  # n2 master, stalls; n1 comes back and takes over after its hold
+    sim.start("n1")
+    sim.run(sim.hold_us + sim.utd_us)
+    t_resume = sim.now
+    sim.resume("n2")
+    sim.run(MS)
+    assert sim.roles() == ("master", "backup")
+    assert sim.last_transition("n2").at_us == t_resume
+
+
+def test_cluster_off_on_the_master_resigns_and_the_spare_takes_over() -> None:
+    sim = formed()
+    sim.deliver("n1", Enable(False))
+    sim.run(10 * MS)
+    assert sim.roles() == ("none", "master")
+    assert sim.transitions("n2")[-1].reason == "priority 0 received"
+
+
+def test_rank_round_trips_through_the_priority_byte() -> None:
+    for links in range(11):
+        for ping in (True, False):
+            for high in (True, False):
+                assert decode(Rank(links, ping, high).priority()) == Rank(links, ping, high)
+    assert decode(0) is None
+    assert Rank(10, True, True).priority() == 244
+
+
+def _machine() -> Machine:
+    return Machine(Params(LINKS, True, 2 * S, 5 * S, local_ips={("lan1", 4): IPS["n1"]}), 0)
+
+
+def test_nonsense_from_peers_is_dropped_and_counted() -> None:
+    m = _machine()
+    m.handle(Advert("eth9", IPS["n2"], 200, S, 0), 0)
+    m.handle(Advert("lan1", IPS["n1"], 200, S, 0), 0)  # our own advert looped back
+    m.handle(Advert("lan1", IPS["n2"], 200, S, 500), 500)
+    m.handle(Advert("lan1", IPS["n2"], 200, S, 400), 600)  # arrived before the one we have
+    assert m.counters["drops_unknown_link"] == 1
+    assert m.counters["drops_own_advert"] == 1
+    assert m.counters["drops_stale_advert"] == 1
+    assert m.counters["adverts_rx"] == 2
+
+
+def test_local_misuse_raises() -> None:
+    m = _machine()
+    with pytest.raises(ValueError, match="unknown HA link"):
+        m.handle(Carrier("eth9", False), 0)
+    with pytest.raises(ValueError, match="at least 3 microseconds"):
+        m.handle(Delay(0), 0)
+    with pytest.raises(ValueError, match="at least one HA link"):
+        Machine(Params((), True, S, S), 0)
+
+
+def test_a_new_delay_changes_the_advert_interval_live() -> None:
+    m = _machine()
+    m.handle(Tick(), 0)
+    m.handle(Tick(), 2 * S)
+    assert m.role == "master"
+    m.handle(Delay(600 * MS), 2 * S)
+    sends = [t for t in range(2 * S, 4 * S, MS) if any(isinstance(a, Send) for a in m.handle(Tick(), t))]
+    assert sends[1] - sends[0] == 200 * MS
