@@ -56,7 +56,8 @@ def test_encode(benchmark: Any, impl: str) -> None:
     elif impl == "fast-raw":
         _fast()
         buf, addrs = bytearray(64), ADV.addresses[0].packed
-        n = benchmark(fastpath.encode_advert, buf, 3, 50, 255, 67, addrs, SRC, DST, int(Checksum.PSEUDO), 0, KEY8)
+        n = benchmark(fastpath.encode_advert, buf, 3, 50, 255, 67, addrs, SRC, DST, int(Checksum.PSEUDO), 0, KEY8,
+                      b"")
         out = bytes(buf[:n])
     else:
         out = benchmark(struct_encode, ADV, SRC, DST)
@@ -75,7 +76,7 @@ def test_decode_packet(benchmark: Any, impl: str) -> None:
     else:
         _fast()
         fields = np.zeros(fastpath.FIELDS_LEN, dtype=np.uint32)
-        assert benchmark(fastpath.decode_ipv4, CAPTURE, 3, -1, 0, 0, KEY8, fields) == 0
+        assert benchmark(fastpath.decode_ipv4, CAPTURE, 3, -1, 0, 0, KEY8, 0, fields) == 0
         assert fields[fastpath.F_PRIORITY] == 200
 
 
@@ -88,4 +89,5 @@ def test_decode_bad_checksum(benchmark: Any, impl: str) -> None:
     else:
         _fast()
         fields = np.zeros(fastpath.FIELDS_LEN, dtype=np.uint32)
-        assert benchmark(fastpath.decode_advert, bad, SRC, DST, 255, 3, -1, 0, 0, KEY8, fields) == 8
+        assert benchmark(fastpath.decode_advert, bad, SRC, DST, 255, 3, -1, 0, 0, KEY8, 0,
+                                 fields) == 8

@@ -17,13 +17,13 @@ FIELDS_LEN: int
 
 def decode_advert(
     data: bytes, src: bytes, dst: bytes, ttl: int, version: int, vrid: int, mode: int,
-    auth_type: int, key8: bytes, out: npt.NDArray[np.uint32],
+    auth_type: int, key8: bytes, trailer_len: int, out: npt.NDArray[np.uint32],
 ) -> int: ...
 def decode_ipv4(
-    pkt: bytes, version: int, vrid: int, mode: int, auth_type: int, key8: bytes,
+    pkt: bytes, version: int, vrid: int, mode: int, auth_type: int, key8: bytes, trailer_len: int,
     out: npt.NDArray[np.uint32],
 ) -> int: ...
 def encode_advert(
     out: bytearray, version: int, vrid: int, priority: int, interval_cs: int, addrs: bytes,
-    src: bytes, dst: bytes, mode: int, auth_type: int, key8: bytes,
+    src: bytes, dst: bytes, mode: int, auth_type: int, key8: bytes, trailer: bytes,
 ) -> int: ...

@@ -83,7 +83,7 @@ cdef inline uint64_t _base(int version, const uint8_t* src, const uint8_t* dst, 
 
 cdef int _decode(const uint8_t* data, Py_ssize_t n, const uint8_t* src, const uint8_t* dst,
                  int alen, int ttl, int exp_version, int exp_vrid, int mode, int exp_auth,
-                 const uint8_t* key8, uint32_t* out) noexcept nogil:
+                 const uint8_t* key8, int trailer_len, uint32_t* out) noexcept nogil:
     cdef int version, count, trailer, interval_cs
     if n < HACORE_VRRP_HDR_LEN:
         return HACORE_DROP_SHORT
@@ -95,7 +95,7 @@ cdef int _decode(const uint8_t* data, Py_ssize_t n, const uint8_t* src, const ui
     if (data[0] & 0x0F) != 1:
         return HACORE_DROP_BAD_TYPE
     count = data[3]
-    trailer = HACORE_VRRP2_AUTH_LEN if version == 2 else 0
+    trailer = HACORE_VRRP2_AUTH_LEN if version == 2 else trailer_len
     if count == 0 or n != HACORE_VRRP_HDR_LEN + count * alen + trailer:
         return HACORE_DROP_BAD_ADDR_COUNT
     if _fold(_sum(data, n, _base(version, src, dst, alen, n, mode))) != 0:
@@ -126,18 +126,19 @@ cdef const uint8_t* _ptr(const unsigned char[::1] buf) noexcept nogil:
 
 def decode_advert(const unsigned char[::1] data, const unsigned char[::1] src,
                   const unsigned char[::1] dst, int ttl, int version, int vrid, int mode,
-                  int auth_type, const unsigned char[::1] key8, unsigned int[::1] out) -> int:
+                  int auth_type, const unsigned char[::1] key8, int trailer_len,
+                  unsigned int[::1] out) -> int:
     """Decode one VRRP message; fields go to out (FIELDS_LEN long). Returns a drop reason."""
     cdef int alen = src.shape[0]
     if (alen != 4 and alen != 16) or dst.shape[0] != alen or key8.shape[0] != 8 or out.shape[0] < FIELDS_LEN:
         raise ValueError("src/dst must be 4 or 16 bytes, key8 8 bytes, out FIELDS_LEN long")
     # The GIL stays held: releasing it costs more than a decode.
     return _decode(_ptr(data), data.shape[0], &src[0], &dst[0], alen, ttl, version, vrid,
-                   mode, auth_type, &key8[0], &out[0])
+                   mode, auth_type, &key8[0], trailer_len, &out[0])
 
 
 def decode_ipv4(const unsigned char[::1] pkt, int version, int vrid, int mode, int auth_type,
-                const unsigned char[::1] key8, unsigned int[::1] out) -> int:
+                const unsigned char[::1] key8, int trailer_len, unsigned int[::1] out) -> int:
     """Decode an IPv4 packet (header included). Address offset in out is into pkt."""
     cdef Py_ssize_t n = pkt.shape[0]
     cdef int ihl, total, rc
@@ -153,7 +154,7 @@ def decode_ipv4(const unsigned char[::1] pkt, int version, int vrid, int mode, i
     if p[9] != HACORE_IPPROTO_VRRP:
         return HACORE_DROP_BAD_PROTO
     rc = _decode(p + ihl, total - ihl, p + 12, p + 16, 4, p[8], version, vrid, mode,
-                 auth_type, &key8[0], &out[0])
+                 auth_type, &key8[0], trailer_len, &out[0])
     if rc == HACORE_DROP_OK:
         out[5] += ihl
         out[7] = 12
@@ -163,8 +164,9 @@ def decode_ipv4(const unsigned char[::1] pkt, int version, int vrid, int mode, i
 def encode_advert(unsigned char[::1] out, int version, int vrid, int priority, int interval_cs,
                   const unsigned char[::1] addrs, const unsigned char[::1] src,
                   const unsigned char[::1] dst, int mode, int auth_type,
-                  const unsigned char[::1] key8) -> int:
-    """Write a VRRP message into out; returns its length. addrs is the packed list."""
+                  const unsigned char[::1] key8, const unsigned char[::1] trailer_in) -> int:
+    """Write a VRRP message into out; returns its length. addrs is the packed list;
+    trailer (v3 only) follows the addresses, inside the checksum."""
     cdef int alen = src.shape[0]
     cdef Py_ssize_t naddr_bytes = addrs.shape[0]
     cdef int count, seconds = 0, trailer, n
@@ -180,11 +182,11 @@ def encode_advert(unsigned char[::1] out, int version, int vrid, int priority, i
     if version == 3:
         if not 1 <= interval_cs <= HACORE_VRRP3_MAX_INTERVAL_CS:
             raise ValueError("v3 interval must be 1..4095 centiseconds")
-        trailer = 0
+        trailer = trailer_in.shape[0]
     elif version == 2:
         seconds = interval_cs // 100
-        if alen != 4 or interval_cs % 100 or not 1 <= seconds <= 255:
-            raise ValueError("v2 is IPv4 only, with 1..255 whole seconds")
+        if alen != 4 or interval_cs % 100 or not 1 <= seconds <= 255 or trailer_in.shape[0]:
+            raise ValueError("v2 is IPv4 only, with 1..255 whole seconds and no trailer")
         trailer = HACORE_VRRP2_AUTH_LEN
     else:
         raise ValueError("version must be 2 or 3")
@@ -205,7 +207,9 @@ def encode_advert(unsigned char[::1] out, int version, int vrid, int priority, i
     o[6] = 0
     o[7] = 0
     memcpy(o + 8, &addrs[0], naddr_bytes)
-    if trailer:
+    if version == 3 and trailer:
+        memcpy(o + 8 + naddr_bytes, &trailer_in[0], trailer)
+    elif trailer:
         if auth_type == 1:
             memcpy(o + 8 + naddr_bytes, &key8[0], 8)
         else:

@@ -146,13 +146,15 @@ def adverts(draw: st.DrawFn) -> tuple[Advert, bytes, bytes, Checksum]:
     addrs = tuple(draw(st.lists(v4_addr if family == 4 else v6_addr, min_size=1, max_size=12)))
     src = draw(v4_addr if family == 4 else v6_addr).packed
     dst = draw(v4_addr if family == 4 else v6_addr).packed
+    trailer = b""
     if version == 3:
         interval, auth, key = draw(st.integers(1, 4095)), AuthType.NONE, b""
+        trailer = draw(st.sampled_from([b"", draw(st.binary(min_size=24, max_size=24))]))
     else:
         interval = draw(st.integers(1, 255)) * 100
         auth = draw(st.sampled_from(list(AuthType)))
         key = draw(st.binary(min_size=0, max_size=8)).ljust(8, b"\0") if auth == AuthType.PASS else bytes(8)
-    adv = Advert(version, draw(st.integers(1, 255)), draw(st.integers(0, 255)), interval, addrs, auth, key)
+    adv = Advert(version, draw(st.integers(1, 255)), draw(st.integers(0, 255)), interval, addrs, auth, key, trailer)
     return adv, src, dst, draw(st.sampled_from(list(Checksum)))
 
 
@@ -160,7 +162,8 @@ def adverts(draw: st.DrawFn) -> tuple[Advert, bytes, bytes, Checksum]:
 @given(case=adverts())
 def test_round_trip_and_both_codecs_agree(case: tuple[Advert, bytes, bytes, Checksum]) -> None:
     adv, src, dst, mode = case
-    expect = Expect(version=adv.version, checksum=mode, auth_type=adv.auth_type, auth_key=adv.auth_data)
+    expect = Expect(version=adv.version, checksum=mode, auth_type=adv.auth_type, auth_key=adv.auth_data,
+                    trailer_len=len(adv.trailer))
     for mod in (m for m in CODECS.values() if m is not None):
         wire = mod.encode(adv, src, dst, mode)
         assert wire == CODECS["py"].encode(adv, src, dst, mode)
@@ -169,12 +172,12 @@ def test_round_trip_and_both_codecs_agree(case: tuple[Advert, bytes, bytes, Chec
 
 @settings(max_examples=1000, deadline=None)
 @given(data=st.binary(max_size=300), ttl=st.integers(0, 255), v6=st.booleans(),
-       version=st.sampled_from([2, 3]), vrid=st.integers(-1, 255))
+       version=st.sampled_from([2, 3]), vrid=st.integers(-1, 255), trailer=st.sampled_from([0, 24]))
 def test_random_bytes_never_raise_and_codecs_agree(
-    data: bytes, ttl: int, v6: bool, version: int, vrid: int
+    data: bytes, ttl: int, v6: bool, version: int, vrid: int, trailer: int
 ) -> None:
     src, dst = (V6_SRC, V6_DST) if v6 else (V4_SRC, V4_DST)
-    expect = Expect(version=version, vrid=vrid, auth_type=AuthType.PASS, auth_key=b"insecure")
+    expect = Expect(version=version, vrid=vrid, auth_type=AuthType.PASS, auth_key=b"insecure", trailer_len=trailer)
     results = {name: mod.decode(data, src, dst, ttl, expect) for name, mod in CODECS.items() if mod}
     packets = {name: mod.decode_ipv4(data, expect) for name, mod in CODECS.items() if mod}
     assert len(set(results.values())) == 1

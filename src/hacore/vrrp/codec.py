@@ -39,6 +39,7 @@ class Advert:
     addresses: tuple[IPAddress, ...]
     auth_type: AuthType = AuthType.NONE
     auth_data: bytes = b""
+    trailer: bytes = b""  # v3: bytes after the addresses (hacore's HMAC), inside the checksum
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class Expect:
     checksum: Checksum = Checksum.PSEUDO
     auth_type: AuthType = AuthType.NONE  # v2 only
     auth_key: bytes = b""  # v2 PASS: up to 8 bytes, zero padded
+    trailer_len: int = 0  # v3: exact length of the trailer after the addresses
 
 
 def inet_sum(data: bytes, acc: int = 0) -> int:
@@ -104,11 +106,11 @@ def encode(adv: Advert, src: bytes, dst: bytes, mode: Checksum = Checksum.PSEUDO
         if not 1 <= adv.interval_cs <= V3_MAX_INTERVAL_CS:
             raise ValueError("v3 interval must be 1..4095 centiseconds")
         head = struct.pack("!BBBBH", 0x31, adv.vrid, adv.priority, len(adv.addresses), adv.interval_cs)
-        body = packed
+        body = packed + adv.trailer
     elif adv.version == 2:
         seconds, rest = divmod(adv.interval_cs, 100)
-        if alen != 4 or rest or not 1 <= seconds <= 255:
-            raise ValueError("v2 is IPv4 only, with 1..255 whole seconds")
+        if alen != 4 or rest or not 1 <= seconds <= 255 or adv.trailer:
+            raise ValueError("v2 is IPv4 only, with 1..255 whole seconds and no trailer")
         auth = pad_key(adv.auth_data) if adv.auth_type == AuthType.PASS else bytes(V2_AUTH_LEN)
         head = struct.pack("!BBBBBB", 0x21, adv.vrid, adv.priority, len(adv.addresses), adv.auth_type, seconds)
         body = packed + auth
@@ -132,7 +134,7 @@ def decode(data: bytes, src: bytes, dst: bytes, ttl: int, expect: Expect) -> Adv
     if kind != 1:
         return Drop.BAD_TYPE
     vrid, priority, count = data[1], data[2], data[3]
-    trailer = V2_AUTH_LEN if version == 2 else 0
+    trailer = V2_AUTH_LEN if version == 2 else expect.trailer_len
     if count == 0 or len(data) != HDR_LEN + count * alen + trailer:
         return Drop.BAD_ADDR_COUNT
     if fold(inet_sum(data, _checksum_base(version, src, dst, len(data), expect.checksum))) != 0:
@@ -142,6 +144,7 @@ def decode(data: bytes, src: bytes, dst: bytes, ttl: int, expect: Expect) -> Adv
     if version == 3:
         interval_cs = ((data[4] & 0x0F) << 8) | data[5]
         auth_type, auth_data = AuthType.NONE, b""
+        tail = data[len(data) - trailer :] if trailer else b""
     else:
         interval_cs = data[5] * 100
         auth_data = data[-V2_AUTH_LEN:]
@@ -150,11 +153,12 @@ def decode(data: bytes, src: bytes, dst: bytes, ttl: int, expect: Expect) -> Adv
         ):
             return Drop.BAD_AUTH
         auth_type = AuthType(data[4])
+        tail = b""
     if interval_cs == 0:
         return Drop.BAD_INTERVAL
     raw = data[HDR_LEN : HDR_LEN + count * alen]
     addresses = tuple(ip_address(raw[i : i + alen]) for i in range(0, len(raw), alen))
-    return Advert(version, vrid, priority, interval_cs, addresses, auth_type, auth_data)
+    return Advert(version, vrid, priority, interval_cs, addresses, auth_type, auth_data, tail)
 
 
 def split_ipv4(packet: bytes) -> tuple[bytes, bytes, int, bytes] | Drop:

@@ -29,23 +29,22 @@ def encode(adv: Advert, src: bytes, dst: bytes, mode: Checksum = Checksum.PSEUDO
     packed = b"".join(a.packed for a in adv.addresses)
     n = _fp.encode_advert(
         out, adv.version, adv.vrid, adv.priority, adv.interval_cs, packed, src, dst, int(mode),
-        int(adv.auth_type), pad_key(adv.auth_data),
+        int(adv.auth_type), pad_key(adv.auth_data), adv.trailer,
     )
     return bytes(out[:n])
 
 
-def _advert(buf: bytes, f: np.ndarray, alen: int) -> Advert:
+def _advert(buf: bytes, f: np.ndarray, alen: int, trailer_len: int) -> Advert:
     start = int(f[_fp.F_ADDR_OFFSET])
     count = int(f[_fp.F_COUNT])
     addresses = tuple(ip_address(buf[i : i + alen]) for i in range(start, start + count * alen, alen))
     version = int(f[_fp.F_VERSION])
-    auth_data = b""
-    if version == 2:
-        end = start + count * alen
-        auth_data = buf[end : end + 8]
+    end = start + count * alen
+    auth_data = buf[end : end + 8] if version == 2 else b""
+    trailer = buf[end : end + trailer_len] if version == 3 else b""
     return Advert(
         version, int(f[_fp.F_VRID]), int(f[_fp.F_PRIORITY]), int(f[_fp.F_INTERVAL_CS]), addresses,
-        AuthType(int(f[_fp.F_AUTH_TYPE])), auth_data,
+        AuthType(int(f[_fp.F_AUTH_TYPE])), auth_data, trailer,
     )
 
 
@@ -53,15 +52,15 @@ def decode(data: bytes, src: bytes, dst: bytes, ttl: int, expect: Expect) -> Adv
     f = np.zeros(_fp.FIELDS_LEN, dtype=np.uint32)
     rc = _fp.decode_advert(
         data, src, dst, ttl, expect.version, expect.vrid, int(expect.checksum), int(expect.auth_type),
-        pad_key(expect.auth_key), f,
+        pad_key(expect.auth_key), expect.trailer_len, f,
     )
-    return _advert(data, f, len(src)) if rc == 0 else Drop(rc)
+    return _advert(data, f, len(src), expect.trailer_len) if rc == 0 else Drop(rc)
 
 
 def decode_ipv4(packet: bytes, expect: Expect) -> Advert | Drop:
     f = np.zeros(_fp.FIELDS_LEN, dtype=np.uint32)
     rc = _fp.decode_ipv4(
         packet, expect.version, expect.vrid, int(expect.checksum), int(expect.auth_type),
-        pad_key(expect.auth_key), f,
+        pad_key(expect.auth_key), expect.trailer_len, f,
     )
-    return _advert(packet, f, 4) if rc == 0 else Drop(rc)
+    return _advert(packet, f, 4, expect.trailer_len) if rc == 0 else Drop(rc)
