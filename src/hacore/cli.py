@@ -132,6 +132,30 @@ def cluster_info(ctx: click.Context) -> tuple[Any, str]:
     return data, render.info(data)
 
 
+@command(cluster, "history")
+def cluster_history(ctx: click.Context) -> tuple[Any, str]:
+    """Role changes: when, old -> new, and why (kept across restarts)."""
+    data = _ask(ctx, "history")
+    return data, render.history(data)
+
+
+@cluster.group("maintenance")
+def maintenance() -> None:
+    """Maintenance mode: a controlled switchover to the spare (persistent)."""
+
+
+cluster.add_command(maintenance, "maintainance")  # the seed's spelling
+
+
+@command(maintenance, "set")
+@click.argument("value", type=click.Choice(["1", "0"]))
+@click.option("--force", is_flag=True, help="switch even when the peer is not a healthy backup")
+def maintenance_set(ctx: click.Context, value: str, force: bool) -> tuple[Any, str]:
+    """1: hand over to the spare and stay backup (also across restarts); 0: take part again."""
+    data = _ask(ctx, "maintenance.set", value=value, force=force)
+    return data, "OK"
+
+
 # -- extc -------------------------------------------------------------------
 
 @cli.group()

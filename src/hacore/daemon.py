@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from hacore import bpf
-from hacore.config.parse import ConfigError, digest
-from hacore.config.store import Store, set_value
+from hacore.config.parse import ConfigError, canonical, digest
+from hacore.config.store import Store, atomic_write, set_value
 from hacore.config.validate import check, check_update_trigger_delay
 from hacore.control import MAX_REQUEST, encode
+from hacore.election import Election
+from hacore.history import History
 from hacore.logfmt import log
+from hacore.vrrp.machine import Role
 
 logger = logging.getLogger("hacore.daemon")
 REQUEST_TIMEOUT_S = 5.0
@@ -48,8 +51,10 @@ class Daemon:
         self.cfg, warnings = check(self.text)
         for w in warnings:
             log(logger, "config_warning", logging.WARNING, path=w.path, problem=w.message)
-        self.rx = bpf.probe()  # before serving, so cluster info never reports a guess
-        log(logger, "advert_rx_path", path=self.rx.kind, reason=self.rx.reason)
+        self.bpf = bpf.probe()  # before serving, so cluster info never reports a guess
+        log(logger, "bpf_probe", available=self.bpf.kind == "bpf", reason=self.bpf.reason)
+        self.history = History(state_dir / "roles.json")
+        self.election: Election | None = None
         self.started_s = time.time()
         self.bad_requests = 0
         self._stop = asyncio.Event()
@@ -64,30 +69,30 @@ class Daemon:
 
     def _cmd_info(self, who: str) -> dict[str, Any]:
         c = self.cfg.cluster
-        if not c.enabled:
-            state, reason = "none", "cluster is off"
-        else:
-            state, reason = "none", "election is not part of this build yet"
+        election = self.election.info() if self.election else {"cluster_state": "none"}
+        reason = "cluster is off" if not c.enabled else ""
         if not c.hotwire.interface:
             sync, sync_reason = "error", "no hotwire interface configured"
         else:
             sync, sync_reason = "error", "SSH keys have not been exchanged with the peer"
         return {
-            "cluster_state": state,
+            **election,
             "cluster_reason": reason,
             "sync_state": sync,
             "sync_reason": sync_reason,
             "hotwire_dev": c.hotwire.interface,
             "maintenance": self._runtime().get("maintenance", False),
+            "split_brain": election.get("split_brain", False),
             "node": self.cfg.node.name,
             "priority": self.cfg.node.priority.value,
             "peers": [c.hotwire.remote_address] if c.hotwire.remote_address else [],
             "vips": {h.interface: list(h.vips) for h in c.ha_interfaces},
             "update_trigger_delay_s": c.update_trigger_delay_s,
             "auth": c.auth.value,
-            "advert_rx_path": self.rx.kind,
-            "advert_rx_reason": self.rx.reason,
-            "failovers": 0,
+            "advert_rx_path": "raw-socket",
+            "advert_rx_reason": "the BPF receive path is not built yet; BPF "
+                                f"{'usable' if self.bpf.kind == 'bpf' else 'unusable'}: {self.bpf.reason}",
+            "failovers": election.get("failovers", 0),
             "config_digest": digest(self.cfg)[:12],
             "control_bad_requests": self.bad_requests,
             "uptime_s": round(time.time() - self.started_s, 1),
@@ -98,6 +103,31 @@ class Daemon:
             return json.loads((self.state_dir / "runtime.json").read_text())
         except FileNotFoundError:
             return {}
+
+    def _cmd_maintenance_set(self, who: str, value: str, force: bool = False) -> dict[str, Any]:
+        if str(value) not in ("0", "1"):
+            raise RequestError(f"maintenance: value must be 1 or 0, got {value!r}")
+        on = str(value) == "1"
+        if self.election is None or self.election.machine is None:
+            raise RequestError("maintenance needs the cluster to be on")
+        m = self.election.machine
+        if on and not m.maintenance and m.role == Role.MASTER and not force:
+            peer = self.election.peer_fresh()
+            healthy = peer is not None and peer.role == "backup" and not peer.maintenance and peer.priority > 0
+            if not healthy:
+                what = "not heard on the hotwire" if peer is None else f"{peer.role}, priority {peer.priority}" + (
+                    ", in maintenance" if peer.maintenance else "")
+                raise RequestError(f"maintenance refused: the peer is not a healthy backup ({what}); "
+                                   "--force switches anyway and leaves the VIPs nowhere")
+        runtime = self._runtime() | {"maintenance": on}
+        atomic_write(self.state_dir / "runtime.json", json.dumps(runtime).encode())
+        if m.maintenance != on:
+            log(logger, "maintenance", on=on, who=who, forced=force)
+            self.election.set_maintenance(on)
+        return {"maintenance": on, "cluster_state": str(m.role)}
+
+    def _cmd_history(self, who: str) -> list[dict[str, Any]]:
+        return self.history.entries()
 
     def _extc_path(self, variable: str) -> tuple[str, ...]:
         path = EXTC_VARIABLES.get(variable.upper())
@@ -123,6 +153,8 @@ class Daemon:
         text = set_value(self.text, path, seconds)
         self.store.write_start(text)
         self._run_text(text, who, f"extc set {variable.upper()}")
+        if self.election is not None:
+            self.election.set_delay(seconds)
         return {"variable": variable.upper(), "value": seconds, "warnings": [str(p) for p in problems]}
 
     def _run_text(self, text: str, who: str, why: str) -> list[str]:
@@ -141,9 +173,12 @@ class Daemon:
     def _cmd_config_list(self, who: str) -> list[dict[str, Any]]:
         return self.store.list()
 
-    def _cmd_config_load(self, who: str, name: str) -> dict[str, Any]:
+    async def _cmd_config_load(self, who: str, name: str) -> dict[str, Any]:
+        old = self.cfg
         text = self.store.load(name, who)
         warnings = self._run_text(text, who, f"config load {name}")
+        if (canonical(old), old.node) != (canonical(self.cfg), self.cfg.node):
+            await self._restart_election()
         return {"name": name, "digest": digest(self.cfg)[:12], "warnings": warnings}
 
     def _cmd_config_diff(self, who: str, a: str | None = None, b: str | None = None) -> dict[str, Any]:
@@ -163,7 +198,10 @@ class Daemon:
                 raise RequestError("args must be an object")
             sudo = args.pop("sudo_user", None)
             caller = f"{who} (sudo: {sudo})" if sudo and sudo != who else who
-            reply = {"ok": True, "data": self.handle(req["cmd"], args, caller)}
+            data = self.handle(req["cmd"], args, caller)
+            if asyncio.iscoroutine(data):
+                data = await data
+            reply = {"ok": True, "data": data}
         except ConfigError as exc:
             reply = {"ok": False, "error": "; ".join(str(p) for p in exc.problems if not p.warning)}
         except (RequestError, ValueError, TypeError, asyncio.LimitOverrunError, TimeoutError) as exc:
@@ -193,11 +231,35 @@ class Daemon:
             os.umask(old_umask)
         log(logger, "daemon_started", node=self.cfg.node.name, config=self.config_path,
             socket=self.socket_path, digest=digest(self.cfg)[:12])
+        await self._start_election()
         await self._stop.wait()
         server.close()
+        if self.election is not None:
+            await self.election.stop()
         await server.wait_closed()
         self.socket_path.unlink(missing_ok=True)
         log(logger, "daemon_stopped", node=self.cfg.node.name)
+
+
+    async def _start_election(self) -> None:
+        """Run the cluster if it is configured; a link missing from the kernel is logged, not fatal."""
+        if not self.cfg.cluster.ha_interfaces:
+            return
+        election = Election(self.cfg, self.history, bool(self._runtime().get("maintenance", False)))
+        try:
+            await election.start()
+        except (KeyError, OSError) as exc:
+            log(logger, "election_failed", logging.ERROR, error=exc)
+            await election.stop()
+            return
+        self.election = election
+
+    async def _restart_election(self) -> None:
+        if self.election is not None:
+            log(logger, "election_restart", reason="cluster configuration changed")
+            await self.election.stop()
+            self.election = None
+        await self._start_election()
 
 
 def _claim_socket(path: Path) -> None:

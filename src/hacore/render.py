@@ -42,6 +42,13 @@ def info(data: dict[str, Any]) -> str:
     return out + ("\n\n" + "\n".join(notes) if notes else "")
 
 
+def history(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no role changes yet"
+    body = [(_when(r["when"]), f"{r['old']} -> {r['new']}", r["reason"]) for r in rows]
+    return table(("when", "change", "reason"), body, sep="  ")
+
+
 def config_list(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no saved configurations"

@@ -100,6 +100,7 @@ def test_master_crash_takes_over_within_the_delay_of_the_last_advert() -> None:
     assert takeover.action.reason == "peer timeout"
     assert takeover.at_us == last_advert + 100 + sim.utd_us  # arrival + master-down, to the microsecond
     assert takeover.at_us <= crash_at + sim.utd_us
+    assert sim.of(SplitBrain) == []  # the dead master's last status said "master": not a split brain
 
 
 def test_the_high_node_takes_back_after_the_hold() -> None:

@@ -52,6 +52,11 @@ class AuthMode(StrEnum):
     NONE = "none"  # plain VRRPv3
 
 
+class Checksum(StrEnum):
+    PSEUDO = "pseudo"  # RFC 5798 as keepalived and FRR send it
+    NO_PSEUDO = "no_pseudo"  # the RFC 9568 reading
+
+
 class NatKind(StrEnum):
     HIDE = "hide"  # source NAT to an address (the seed's HideNAT)
     DNAT = "dnat"  # port forwarding / destination NAT
@@ -103,6 +108,12 @@ class Cluster:
     auth: AuthMode = shared(AuthMode.HMAC)
     vrid_offset: int = shared(50)
     update_trigger_delay_s: float = shared(DEFAULT_UPDATE_TRIGGER_DELAY_S)
+    # Anti-flap: a voluntary role change (preemption) waits this long after the last one,
+    # which also gives a returning node time to resynchronise before it takes over.
+    min_hold_s: float = shared(5.0)
+    garp_repeat: int = shared(3)  # gratuitous ARP / unsolicited NA rounds on takeover
+    garp_interval_s: float = shared(0.1)
+    vrrp_checksum: Checksum = shared(Checksum.PSEUDO)  # VRRPv3 over IPv4 (see hacore.vrrp.drops)
     disabled_interfaces_in_backup: tuple[str, ...] = shared(default_factory=tuple)
     disabled_applications_in_backup: tuple[str, ...] = shared(default_factory=lambda: DEFAULT_DISABLED_APPS)
     maintenance_services: tuple[str, ...] = shared(default_factory=tuple)

@@ -11,6 +11,7 @@ from ipaddress import ip_address, ip_interface
 
 from hacore.config.model import AuthMode, Config
 from hacore.config.parse import ConfigError, Problem, parse
+from hacore.vrrp.rank import MAX_LINKS
 
 # Max Adver Int is 12 bits of centiseconds and master-down = 3 x advert, so
 # the delay is representable from 3 cs to 3 x 4095 cs.
@@ -100,6 +101,15 @@ def validate(cfg: Config) -> list[Problem]:
     out += check_update_trigger_delay(c.update_trigger_delay_s, c.auth, "cluster.update_trigger_delay_s")
 
     _dupes(ha_names, "cluster.ha_interfaces", "HA interface", out)
+    if len(ha_names) > MAX_LINKS:
+        out.append(Problem("cluster.ha_interfaces", f"at most {MAX_LINKS} HA interfaces (the rank must fit "
+                                                    "the VRRP priority byte)"))
+    if c.min_hold_s < 0:
+        out.append(Problem("cluster.min_hold_s", "must not be negative"))
+    if not 1 <= c.garp_repeat <= 100:
+        out.append(Problem("cluster.garp_repeat", "must be 1..100"))
+    if not 0 < c.garp_interval_s <= 10:
+        out.append(Problem("cluster.garp_interval_s", "must be more than 0 and at most 10 seconds"))
     all_vips: list[str] = []
     for n, ha in enumerate(c.ha_interfaces):
         path = f"cluster.ha_interfaces[{n}]"
@@ -117,6 +127,9 @@ def validate(cfg: Config) -> list[Problem]:
         for k, vip in enumerate(ha.vips):
             if _cidr(vip, f"{path}.vips[{k}]", out):
                 all_vips.append(str(ip_interface(vip).ip))
+                if c.auth == AuthMode.PASS and ip_interface(vip).version == 6:
+                    out.append(Problem(f"{path}.vips[{k}]", "auth 'pass' is VRRPv2, which has no IPv6: "
+                                                            "use auth 'hmac' or 'none' for IPv6 VIPs"))
     _dupes(all_vips, "cluster.ha_interfaces", "virtual IP", out)
     _check_dhcp_broadcast_domain(cfg, out)
 

@@ -379,7 +379,10 @@ class Machine:
 
     def _check_split_brain(self, now_us: int) -> list[Action]:
         s = self.peer_status
-        peer_master = s is not None and s.role == Role.MASTER and now_us < s.arrival_us + self.p.update_trigger_delay_us
+        # The peer must claim master after we became master: the last word of a
+        # peer that just died was "master" too, and that is a takeover, not a split.
+        peer_master = (s is not None and s.role == Role.MASTER and s.arrival_us > self.last_change_us
+                       and now_us < s.arrival_us + self.p.update_trigger_delay_us)
         heard_any = any(self._recent(lk, now_us) for lk in self.p.links)
         active = self.role == Role.MASTER and peer_master and not heard_any
         if active == self.split_brain:

@@ -1,0 +1,1 @@
+"""Effects: idempotent reconcilers that make the kernel match the role (observe -> plan -> apply)."""

@@ -1,0 +1,45 @@
+"""Gratuitous ARP and unsolicited neighbour advertisements for the VIPs, so
+switches and neighbours learn the new master's MAC at once (seed: "The used
+switches and routers support gratuitous ARP").
+
+Rules: frame building is pure; sending opens a socket per call and closes it.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+ETH_P_ARP = 0x0806
+BROADCAST = b"\xff" * 6
+ALL_NODES6 = "ff02::1"
+ND_NA = 136
+NA_FLAG_OVERRIDE = 0x20000000
+ND_OPT_TARGET_LL = 2
+
+
+def garp_frame(mac: bytes, ip4: bytes) -> bytes:
+    """Ethernet broadcast ARP request with sender = target = the VIP (RFC 5227 announcement)."""
+    eth = BROADCAST + mac + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip4 + b"\0" * 6 + ip4
+    return eth + arp
+
+
+def na_message(mac: bytes, ip6: bytes) -> bytes:
+    """ICMPv6 unsolicited NA (RFC 4861 7.2.6), override set; the kernel fills the checksum."""
+    return struct.pack("!BBHI", ND_NA, 0, 0, NA_FLAG_OVERRIDE) + ip6 + struct.pack("!BB", ND_OPT_TARGET_LL, 1) + mac
+
+
+def send_garp(ifname: str, mac: bytes, ip4: str) -> None:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as s:
+        s.bind((ifname, ETH_P_ARP))
+        s.send(garp_frame(mac, socket.inet_aton(ip4)))
+
+
+def send_na(ifname: str, ifindex: int, mac: bytes, ip6: str) -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+        s.bind((ip6, 0, 0, ifindex))
+        s.sendto(na_message(mac, socket.inet_pton(socket.AF_INET6, ip6)), (ALL_NODES6, 0, 0, ifindex))

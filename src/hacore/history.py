@@ -1,0 +1,35 @@
+"""Role changes, kept across restarts: when, old -> new, why.
+
+Rules: atomic rewrites of one JSON file in the state directory (a crash
+leaves the old list or the new one); the newest KEEP entries are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hacore.config.store import atomic_write
+
+KEEP = 1000
+
+
+class History:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self._entries: list[dict[str, Any]] = json.loads(path.read_text())
+        except FileNotFoundError:
+            self._entries = []
+        except ValueError:  # unreadable: start anew, but keep the evidence
+            path.rename(path.with_suffix(".corrupt"))
+            self._entries = []
+
+    def append(self, when_s: float, old: str, new: str, reason: str) -> None:
+        self._entries.append({"when": round(when_s, 6), "old": old, "new": new, "reason": reason})
+        self._entries = self._entries[-KEEP:]
+        atomic_write(self.path, json.dumps(self._entries, indent=0).encode())
+
+    def entries(self) -> list[dict[str, Any]]:
+        return list(self._entries)

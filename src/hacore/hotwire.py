@@ -1,0 +1,79 @@
+"""Peer status over the hotwire (UDP/3780): every advert interval each node
+says who it is and what it believes it is.
+
+It is not part of the election (that is VRRP on the HA links). It lets a node
+see split brain (both master, no adverts between them), show the peer's
+rank, and refuse maintenance when the peer could not take over.
+Rules: pure; HMAC-sealed with the cluster key; decoding returns a reason
+string on bad input, never raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass
+
+PORT = 3780
+MAGIC = b"HCS1"
+MAC_LEN = 16
+MAX_LEN = 1024
+
+
+@dataclass(frozen=True)
+class Status:
+    node: str
+    role: str
+    priority: int
+    maintenance: bool
+    counter: int  # grows with every message; replays are refused
+    digest: str  # shared configuration digest
+
+
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, MAGIC + body, hashlib.sha256).digest()[:MAC_LEN]
+
+
+def seal(key: bytes, status: Status) -> bytes:
+    body = json.dumps(asdict(status), sort_keys=True, separators=(",", ":")).encode()
+    return MAGIC + body + _mac(key, body)
+
+
+def unseal(key: bytes, data: bytes) -> Status | str:
+    """A verified Status, or why not: short, too_long, bad_magic, bad_auth, malformed."""
+    if len(data) < len(MAGIC) + 2 + MAC_LEN:
+        return "short"
+    if len(data) > MAX_LEN:
+        return "too_long"
+    if not data.startswith(MAGIC):
+        return "bad_magic"
+    body, mac = data[len(MAGIC) : -MAC_LEN], data[-MAC_LEN:]
+    if not hmac.compare_digest(mac, _mac(key, body)):
+        return "bad_auth"
+    try:
+        fields = json.loads(body)
+        status = Status(**fields)
+    except (ValueError, TypeError):
+        return "malformed"
+    types = {"node": str, "role": str, "priority": int, "maintenance": bool, "counter": int, "digest": str}
+    if any(type(getattr(status, k)) is not t for k, t in types.items()):
+        return "malformed"
+    return status
+
+
+class Receiver:
+    """Verifies and de-duplicates statuses per sending node."""
+
+    def __init__(self, key: bytes):
+        self.key = key
+        self.last: dict[str, int] = {}
+
+    def accept(self, data: bytes) -> Status | str:
+        status = unseal(self.key, data)
+        if isinstance(status, str):
+            return status
+        if status.counter <= self.last.get(status.node, -1):
+            return "replay"
+        self.last[status.node] = status.counter
+        return status

@@ -1,0 +1,110 @@
+"""Raw VRRP sockets on one HA link: send adverts, receive them with the
+kernel's arrival time.
+
+Rules: socket plumbing only; no decoding, no decisions. Two sockets per link
+and family: the sender is bound to our source address (the pseudo-header
+checksum needs it), the receiver is not (a raw socket bound to an address
+would not see the multicast group).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from dataclasses import dataclass
+
+IPPROTO_VRRP = 112
+GROUP4 = "224.0.0.18"
+GROUP6 = "ff02::12"
+SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>; not exported by Python's socket module
+_CMSG_SPACE = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)
+
+
+@dataclass(frozen=True)
+class Received:
+    data: bytes  # IPv4: the whole packet, header included; IPv6: the VRRP message
+    src: bytes
+    dst: bytes
+    ttl: int  # IPv6: the hop limit; IPv4: -1 (it is in the header)
+    arrival_mono_ns: int  # kernel receive time moved onto CLOCK_MONOTONIC
+
+
+def _mreqn(group: str, ifindex: int) -> bytes:
+    return struct.pack("4s4si", socket.inet_aton(group), b"\0\0\0\0", ifindex)
+
+
+def _mreq6(group: str, ifindex: int) -> bytes:
+    return socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", ifindex)
+
+
+class LinkSockets:
+    """The receive and send sockets of one (link, family)."""
+
+    def __init__(self, ifname: str, ifindex: int, family: int, src: str):
+        self.ifname, self.ifindex, self.family = ifname, ifindex, family
+        self.src = socket.inet_pton(family, src)
+        self.group = GROUP4 if family == socket.AF_INET else GROUP6
+        self.dst = socket.inet_pton(family, self.group)
+        self.rx = self._open()
+        self.tx = self._open()
+        if family == socket.AF_INET:
+            self.rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(GROUP4, ifindex))
+            self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(GROUP4, ifindex))
+            self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+            self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            self.tx.bind((src, 0))
+        else:
+            self.rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, _mreq6(GROUP6, ifindex))
+            self.rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+            self.rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+            self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            self.tx.bind((src, 0, 0, ifindex))
+        self.rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+    def _open(self) -> socket.socket:
+        s = socket.socket(self.family, socket.SOCK_RAW, IPPROTO_VRRP)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
+        s.setblocking(False)
+        return s
+
+    def send(self, message: bytes) -> None:
+        if self.family == socket.AF_INET:
+            self.tx.sendto(message, (self.group, 0))
+        else:
+            self.tx.sendto(message, (self.group, 0, 0, self.ifindex))
+
+    def drain(self, limit: int = 1024) -> list[Received]:
+        """Everything queued now (bounded), oldest first; never blocks."""
+        out: list[Received] = []
+        for _ in range(limit):
+            try:
+                data, anc, _flags, addr = self.rx.recvmsg(65535, _CMSG_SPACE)
+            except BlockingIOError:
+                break
+            out.append(self._received(data, anc, addr))
+        return out
+
+    def _received(self, data: bytes, anc: list[tuple[int, int, bytes]], addr: tuple) -> Received:
+        mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
+        arrival = mono_ns
+        ttl, dst = -1, self.dst
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("@qq", value[:16])
+                arrival = mono_ns - (real_ns - (sec * 1_000_000_000 + nsec))
+            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
+                ttl = struct.unpack("@i", value[:4])[0]
+            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
+                dst = value[:16]
+        src = socket.inet_pton(self.family, addr[0].split("%")[0])
+        return Received(data, src, dst, ttl, min(arrival, mono_ns))
+
+    def fileno(self) -> int:
+        return self.rx.fileno()
+
+    def close(self) -> None:
+        self.rx.close()
+        self.tx.close()

@@ -1,0 +1,66 @@
+"""Pure parts of the effects and the hotwire: VIP plans, announcement frames, peer status."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import replace
+from ipaddress import ip_address
+
+from hacore import hotwire
+from hacore.effects.announce import garp_frame, na_message
+from hacore.effects.vips import Plan, Vip, plan
+from hacore.vrrp.auth import derive_key
+
+A = Vip.of("lan1", "198.51.100.101/24")
+B = Vip.of("lan2", "2001:db8:200:0::1/64")
+FOREIGN = Vip.of("lan1", "198.51.100.102/24")  # the node's own address: never hacore's to remove
+KEY = derive_key("insecure")
+
+
+def test_vip_plan_adds_missing_and_removes_only_owned() -> None:
+    assert plan({A, B}, {A, FOREIGN}, {A, B}) == Plan((B,), ())
+    assert plan(set(), {A, B, FOREIGN}, {A, B}) == Plan((), (A, B))
+    assert not plan({A}, {A}, {A, B})  # nothing to do: applying twice changes nothing
+
+
+def test_vip_normalises_ipv6_spelling() -> None:
+    assert B.cidr == "2001:db8:200::1/64"
+
+
+def test_garp_is_a_broadcast_announcement_of_the_vip() -> None:
+    mac = bytes.fromhex("02aabbccddee")
+    f = garp_frame(mac, socket.inet_aton("198.51.100.101"))
+    assert f[:6] == b"\xff" * 6 and f[6:12] == mac and f[12:14] == b"\x08\x06"
+    htype, ptype, hlen, plen, op = struct.unpack("!HHBBH", f[14:22])
+    assert (htype, ptype, hlen, plen, op) == (1, 0x0800, 6, 4, 1)
+    assert f[28:32] == f[38:42] == socket.inet_aton("198.51.100.101")  # sender IP = target IP
+
+
+def test_unsolicited_na_overrides_with_our_mac() -> None:
+    mac = bytes.fromhex("02aabbccddee")
+    m = na_message(mac, ip_address("2001:db8:200::1").packed)
+    assert m[0] == 136 and struct.unpack("!I", m[4:8])[0] & 0x20000000
+    assert m[8:24] == ip_address("2001:db8:200::1").packed and m[24:26] == b"\x02\x01" and m[26:32] == mac
+
+
+STATUS = hotwire.Status("node1", "master", 52, False, 1000, "abc")
+
+
+def test_status_round_trip_and_replay() -> None:
+    rx = hotwire.Receiver(KEY)
+    assert rx.accept(hotwire.seal(KEY, STATUS)) == STATUS
+    assert rx.accept(hotwire.seal(KEY, STATUS)) == "replay"
+    assert rx.accept(hotwire.seal(KEY, replace(STATUS, counter=1001))) == replace(STATUS, counter=1001)
+
+
+def test_status_bad_input_is_a_reason_not_an_exception() -> None:
+    good = hotwire.seal(KEY, STATUS)
+    assert hotwire.unseal(KEY, b"HCS1") == "short"
+    assert hotwire.unseal(KEY, b"XXXX" + good[4:]) == "bad_magic"
+    assert hotwire.unseal(derive_key("other"), good) == "bad_auth"
+    assert hotwire.unseal(KEY, good + b"x" * 2000) == "too_long"
+    forged = b'{"node":"x"}'
+    assert hotwire.unseal(KEY, b"HCS1" + forged + hotwire._mac(KEY, forged)) == "malformed"
+    wrong_type = b'{"counter":"1","digest":"","maintenance":false,"node":"n","priority":1,"role":"master"}'
+    assert hotwire.unseal(KEY, b"HCS1" + wrong_type + hotwire._mac(KEY, wrong_type)) == "malformed"
