@@ -103,6 +103,10 @@ class Election:
         self._reconcile_task: asyncio.Task[None] | None = None
         self._reconcile_again = False
         self._announce_pending = False
+        # A new master's first advert waits until its VIPs and first GARP/NA round are
+        # out: the old master gives the addresses up the moment it hears that advert.
+        self._holding_adverts = False
+        self._held_priority: int | None = None
         self._done = asyncio.Event()
         self._status_sock: socket.socket | None = None
 
@@ -188,8 +192,13 @@ class Election:
 
     def _feed(self, event: object) -> None:
         assert self.machine is not None
-        for action in self.machine.handle(event, now_us()):  # type: ignore[arg-type]
+        actions = self.machine.handle(event, now_us())  # type: ignore[arg-type]
+        if any(isinstance(a, Transition) and a.new == Role.MASTER for a in actions):
+            self._holding_adverts = True
+        for action in actions:
             match action:
+                case Send(priority) if self._holding_adverts:
+                    self._held_priority = priority
                 case Send(priority):
                     self._send_adverts(priority)
                 case Transition(old, new, reason):
@@ -331,7 +340,19 @@ class Election:
             return
         self._reconcile_task = asyncio.create_task(self._reconcile_loop())
 
+    def _release_adverts(self) -> None:
+        self._holding_adverts = False
+        held, self._held_priority = self._held_priority, None
+        if held is not None and self.machine is not None and self.machine.role == Role.MASTER:
+            self._send_adverts(held)
+
     async def _reconcile_loop(self) -> None:
+        try:
+            await self._reconcile_until_settled()
+        finally:
+            self._release_adverts()  # also when netlink failed: silence would look like a dead node
+
+    async def _reconcile_until_settled(self) -> None:
         while True:
             self._reconcile_again = False
             master = self.machine is not None and self.machine.role == Role.MASTER
@@ -369,6 +390,8 @@ class Election:
                 except OSError as exc:
                     self.drops[vip.ifname]["announce_error"] += 1
                     log(logger, "announce_failed", logging.WARNING, vip=vip.cidr, error=exc)
+            if n == 0:
+                self._release_adverts()
             if n + 1 < c.garp_repeat:
                 await asyncio.sleep(c.garp_interval_s)
 
@@ -410,6 +433,7 @@ class Election:
             "drops": {link: dict(c) for link, c in self.drops.items() if c},
             "carrier": dict(m.carrier),
             "advert_interval_ms": round(m.advert_interval_us / 1000, 3),
+            "announcements": self.counters["announcements"],
             "machine_counters": dict(m.counters),
         }
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from hacore.control import ControlError, request
 from hacore.lab import netns
 from hacore.lab.topology import Lab
+from hacore.lab.wait import wait_until
 from tests.conftest import is_root, need
 
 _ids = itertools.count()
@@ -70,3 +72,38 @@ def hacore(lab: Lab, node: str, *args: str, check: bool = True) -> subprocess.Co
 
 def config_path(lab: Lab, node: str) -> Path:
     return lab.node_dir(node) / "hacore.toml"
+
+
+# Short delays keep the suite quick; the behaviour is the same at any delay.
+FAST = {"delay_s": 0.6, "min_hold_s": 1.0}
+
+
+def info(lab: Lab, node: str) -> dict:
+    return request(lab.socket(node), "info")
+
+
+def roles(lab: Lab) -> tuple[str, str]:
+    out = []
+    for node in ("node1", "node2"):
+        try:
+            out.append(info(lab, node)["cluster_state"])
+        except ControlError:
+            out.append("down")
+    return out[0], out[1]
+
+
+@pytest.fixture
+def make_cluster(cleanup: Cleanup) -> Callable[..., Lab]:
+    """Build a lab with a config variant, start both daemons, wait until node1 is master."""
+
+    def make(**variant: object) -> Lab:
+        need(is_root(), "network namespace tests need root")
+        the_lab = Lab(f"t{os.getpid()}x{next(_ids)}")
+        cleanup.add(f"lab {the_lab.name}", lambda: netns.down(the_lab))
+        netns.up(the_lab, **(FAST | variant))
+        for node in ("node1", "node2"):
+            netns.start_daemon(the_lab, node)
+        wait_until(lambda: roles(the_lab) == ("master", "backup"), 15, what="node1 master, node2 backup")
+        return the_lab
+
+    return make

@@ -9,13 +9,9 @@ import subprocess
 import pytest
 
 from hacore.lab import netns
+from hacore.lab.faults import addresses
 from hacore.lab.topology import NODE_ADDR, ROLES, Lab
 from tests.netns.conftest import Cleanup
-
-
-def _addrs(lab: Lab, role: str, dev: str) -> set[str]:
-    out = netns.run_in(lab, role, ["ip", "-j", "addr", "show", "dev", dev]).stdout
-    return {f"{a['local']}/{a['prefixlen']}" for a in json.loads(out)[0]["addr_info"] if a["scope"] == "global"}
 
 
 def _ping(lab: Lab, role: str, target: str) -> bool:
@@ -30,7 +26,7 @@ def test_lab_builds_the_seed_topology(lab: Lab) -> None:
     assert sorted(netns.namespaces(lab.prefix)) == sorted(lab.ns(r) for r in ROLES)
     for node, devs in NODE_ADDR.items():
         for dev, addrs in devs.items():
-            assert _addrs(lab, node, dev) == set(addrs)
+            assert addresses(lab, node, dev) == set(addrs)
     assert _ping(lab, "node1", "198.18.0.3"), "hotwire node1 -> node2"
     assert _ping(lab, "node2", "198.51.100.1"), "node2 -> router over the external switch"
     assert _ping(lab, "node1", "192.0.2.142"), "node1 -> node2 over the internal switch"

@@ -27,7 +27,7 @@ class LabError(Exception):
     pass
 
 
-def _ip(args: list[str], stdin: str | None = None) -> str:
+def ip_cmd(args: list[str], stdin: str | None = None) -> str:
     proc = subprocess.run(["ip", *args], input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise LabError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
@@ -36,7 +36,7 @@ def _ip(args: list[str], stdin: str | None = None) -> str:
 
 def namespaces(prefix: str = PREFIX) -> list[str]:
     """Namespaces whose name starts with prefix (a lab's, or every lab's)."""
-    out = _ip(["netns", "list"])
+    out = ip_cmd(["netns", "list"])
     return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
 
 
@@ -51,21 +51,24 @@ def run_in(lab: Lab, role: str, argv: list[str], check: bool = True) -> subproce
     return proc
 
 
-def up(lab: Lab) -> None:
-    """Build the lab; on any failure remove what was built and re-raise."""
+def up(lab: Lab, **variant: Any) -> None:
+    """Build the lab; on any failure remove what was built and re-raise.
+
+    variant: keyword arguments of topology.node_config for both nodes.
+    """
     if namespaces(lab.prefix):
         raise LabError(f"lab {lab.name!r} already exists: `hacore lab down --name {lab.name}` first")
     try:
         lab.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _ip(["-batch", "-"], "".join(f"netns add {lab.ns(r)}\n" for r in ROLES))
+        ip_cmd(["-batch", "-"], "".join(f"netns add {lab.ns(r)}\n" for r in ROLES))
         for role in ROLES:
             run_in(lab, role, ["sysctl", "-qw", *sysctls(role)])
         for ns, lines in batches(lab):
-            _ip(["-n", ns, "-batch", "-"], "\n".join(lines) + "\n")
+            ip_cmd(["-n", ns, "-batch", "-"], "\n".join(lines) + "\n")
         for node in NODES:
             d = lab.node_dir(node)
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            atomic_write(d / "hacore.toml", node_config(lab, node).encode())
+            atomic_write(d / "hacore.toml", node_config(lab, node, **variant).encode())
     except BaseException:
         down(lab)
         raise
@@ -75,7 +78,7 @@ def _pids_path(lab: Lab) -> Path:
     return lab.run_dir / "pids.json"
 
 
-def _pids(lab: Lab) -> dict[str, int]:
+def recorded_pids(lab: Lab) -> dict[str, int]:
     try:
         return json.loads(_pids_path(lab).read_text())
     except FileNotFoundError:
@@ -90,7 +93,7 @@ def start_daemon(lab: Lab, node: str, timeout_s: float = 20.0) -> int:
                                  "-c", str(d / "hacore.toml"), "--state-dir", str(d / "state")])
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     log.close()
-    pids = _pids(lab) | {node: proc.pid}
+    pids = recorded_pids(lab) | {node: proc.pid}
     atomic_write(_pids_path(lab), json.dumps(pids).encode())
 
     def answers() -> bool:
@@ -114,7 +117,7 @@ def _is_ours(pid: int) -> bool:
 
 
 def stop_daemon(lab: Lab, node: str, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> None:
-    pids = _pids(lab)
+    pids = recorded_pids(lab)
     pid = pids.pop(node, None)
     if pid is not None and _is_ours(pid):
         os.kill(pid, sig)
@@ -152,16 +155,16 @@ def down(lab: Lab | None) -> list[str]:
     removed: list[str] = []
     labs = [lab] if lab else [Lab(ns[len(PREFIX):].rsplit("-", 1)[0]) for ns in namespaces()]
     for one in dict.fromkeys(labs):
-        for node, pid in _pids(one).items():
+        for node, pid in recorded_pids(one).items():
             if _is_ours(pid):
                 os.kill(pid, signal.SIGTERM)
                 _reap(pid, 5.0)
                 removed.append(f"process {pid} ({node})")
         for ns in namespaces(one.prefix):
-            for pid in _ip(["netns", "pids", ns]).split():
+            for pid in ip_cmd(["netns", "pids", ns]).split():
                 os.kill(int(pid), signal.SIGKILL)
                 removed.append(f"process {pid} (in {ns})")
-            _ip(["netns", "del", ns])
+            ip_cmd(["netns", "del", ns])
             removed.append(f"namespace {ns}")
         if one.run_dir.exists():
             shutil.rmtree(one.run_dir)
@@ -173,6 +176,6 @@ def status(lab: Lab) -> dict[str, Any]:
     nss = namespaces(lab.prefix)
     daemons = {}
     for node in NODES:
-        pid = _pids(lab).get(node)
+        pid = recorded_pids(lab).get(node)
         daemons[node] = {"pid": pid if pid and _is_ours(pid) else None, "socket": str(lab.socket(node))}
     return {"lab": lab.name, "up": bool(nss), "namespaces": nss, "daemons": daemons}

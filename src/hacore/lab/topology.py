@@ -112,10 +112,39 @@ def batches(lab: Lab) -> list[tuple[str, list[str]]]:
     return out
 
 
-def node_config(lab: Lab, node: str) -> str:
-    """The start configuration of a lab node, as the wizard would write it."""
+# The switch port each node interface is plugged into (in the switch namespace).
+PORTS = {("node1", "lan1"): "n1-ext", ("node2", "lan1"): "n2-ext",
+         ("node1", "lan2"): "n1-int", ("node2", "lan2"): "n2-int"}
+HA_VIPS = {"lan1": (EXT_VIP, EXT_VIP6), "lan2": (INT_VIP, INT_VIP6)}
+
+
+def node_config(lab: Lab, node: str, *, auth: str = "hmac", delay_s: float = 2.0, min_hold_s: float = 5.0,
+                ha_links: tuple[str, ...] = ("lan1", "lan2"), ipv6: bool = True,
+                ping_targets: tuple[str, ...] = ()) -> str:
+    """The start configuration of a lab node, as the wizard would write it.
+
+    The keyword arguments make the variants tests need: another auth mode,
+    a shorter delay, fewer HA links, no IPv6 VIPs (VRRPv2 has none).
+    """
     other = NODES[1 - NODES.index(node)]
     addr = NODE_ADDR[node]
+    has = ""
+    for link in ha_links:
+        vips = [v for v in HA_VIPS[link] if ipv6 or ":" not in v]
+        has += f'\n[[cluster.ha_interfaces]]\ninterface = "{link}"\nvips = {json.dumps(vips)}\n'
+    nat = "" if "lan1" not in ha_links else '''
+[[nat]]
+kind = "hide"
+interface = "lan1"
+source = "internal-net"
+to = "ha-external-ip"
+'''
+    dhcp = "" if "lan2" not in ha_links else '''
+[[dhcp_server]]
+interface = "lan2"
+start = "203.0.113.100"
+end = "203.0.113.200"
+'''
     ifaces = "".join(
         f'\n[[interfaces]]\nname = "{dev}"\naddresses = {json.dumps(addrs)}\n'
         for dev, addrs in addr.items()
@@ -129,22 +158,19 @@ directory_account = "fw-{node}"
 [cluster]
 enabled = true
 passphrase = "insecure"
+auth = "{auth}"
 vrid_offset = 50
-update_trigger_delay_s = 2.0
+update_trigger_delay_s = {delay_s}
+min_hold_s = {min_hold_s}
 
 [cluster.hotwire]
 interface = "lan3"
 local_address = "{addr["lan3"][0]}"
 remote_address = "{NODE_ADDR[other]["lan3"][0].split("/")[0]}"
 
-[[cluster.ha_interfaces]]
-interface = "lan1"
-vips = ["{EXT_VIP}", "{EXT_VIP6}"]
-
-[[cluster.ha_interfaces]]
-interface = "lan2"
-vips = ["{INT_VIP}", "{INT_VIP6}"]
-
+[cluster.ping_check]
+targets = {json.dumps(list(ping_targets))}
+{has}
 [[objects]]
 name = "ha-external-ip"
 address = "{EXT_VIP.split("/")[0]}"
@@ -152,15 +178,4 @@ address = "{EXT_VIP.split("/")[0]}"
 [[objects]]
 name = "internal-net"
 address = "203.0.113.0/24"
-
-[[nat]]
-kind = "hide"
-interface = "lan1"
-source = "internal-net"
-to = "ha-external-ip"
-
-[[dhcp_server]]
-interface = "lan2"
-start = "203.0.113.100"
-end = "203.0.113.200"
-'''
+{nat}{dhcp}'''
