@@ -16,3 +16,12 @@ def wait_until(pred: Callable[[], object], timeout_s: float, what: str, interval
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
         time.sleep(interval_s)
+
+
+def holds_for(pred: Callable[[], object], duration_s: float, what: str, interval_s: float = 0.05) -> None:
+    """Check that pred stays true for duration_s: how a test shows that something does not happen."""
+    deadline = time.monotonic() + duration_s
+    while time.monotonic() < deadline:
+        if not pred():
+            raise AssertionError(f"no longer true: {what}")
+        time.sleep(interval_s)
