@@ -6,10 +6,8 @@ from typing import Any
 
 import click
 
-from hacore import render
 from hacore.cli import Failure, command
-from hacore.control import request
-from hacore.lab import netns
+from hacore.lab import demo, netns
 from hacore.lab.topology import NODES, Lab
 
 name_option = click.option("--name", default="lab", show_default=True, help="lab name (namespace prefix hacore-NAME-)")
@@ -72,19 +70,21 @@ def lab_status(ctx: click.Context, name: str) -> tuple[Any, str]:
 
 @command(lab, "demo")
 @name_option
+@click.option("--delay", "delay_s", type=click.FloatRange(0.03, 122.85), default=2.0, show_default=True,
+              help="UPDATE_TRIGGER_DELAY in seconds")
 @click.option("--keep", is_flag=True, help="leave the lab up afterwards")
-def lab_demo(ctx: click.Context, name: str, keep: bool) -> tuple[Any, str]:
-    """Build the lab, form the cluster and show both nodes' cluster info."""
+def lab_demo(ctx: click.Context, name: str, delay_s: float, keep: bool) -> tuple[Any, str]:
+    """Form the cluster, fail the master under traffic, show the outage and the TCP stream."""
     the_lab = Lab(name)
     if netns.namespaces(the_lab.prefix):
         _progress(f"removing an earlier lab {name}")
         netns.down(the_lab)
     try:
-        _up(the_lab)
-        infos = {node: request(the_lab.socket(node), "info") for node in NODES}
+        report = demo.run(the_lab, delay_s, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
     finally:
         if not keep:
             _progress("removing the lab")
             netns.down(the_lab)
-    text = "\n\n".join(f"== {node}: hacore cluster info\n{render.info(i)}" for node, i in infos.items())
-    return {"nodes": infos}, text
+    return report, demo.text(report)
