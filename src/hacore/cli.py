@@ -225,7 +225,8 @@ def config_diff(ctx: click.Context, a: str | None, b: str | None) -> tuple[Any, 
 
 
 def main() -> None:
-    from hacore.lab.cli import lab
+    from hacore.lab.cli import bench, lab
 
     cli.add_command(lab)
+    cli.add_command(bench)
     cli(prog_name="hacore")

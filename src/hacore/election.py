@@ -14,7 +14,9 @@ import logging
 import socket
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from ipaddress import ip_address, ip_interface
 from types import ModuleType
 from typing import Any
@@ -52,6 +54,13 @@ from hacore.vrrp.receive import accept
 from hacore.vrrp.sockets import LinkSockets
 
 logger = logging.getLogger("hacore.election")
+
+
+def _log_takeover(t0: float, t1: float) -> None:
+    """Takeover step timings (monotonic seconds: start, VIPs done; now: first announcement out)."""
+    t2 = time.monotonic()
+    log(logger, "takeover_steps", vips_ms=round((t1 - t0) * 1e3, 2), first_announce_ms=round((t2 - t1) * 1e3, 2),
+        total_ms=round((t2 - t0) * 1e3, 2))
 
 
 def now_us() -> int:
@@ -93,7 +102,8 @@ class Election:
         self.instances: list[Instance] = []
         self.infos: dict[str, links.LinkInfo] = {}
         self.owned = {Vip.of(h.interface, v) for h in c.ha_interfaces for v in h.vips}
-        self.vips = VipReconciler(self.owned)
+        self.vips: VipReconciler | None = None
+        self.announcer = announce.Announcer()
         self.machine: Machine | None = None
         self.drops: dict[str, Counter[str]] = defaultdict(Counter)
         self.counters: Counter[str] = Counter()
@@ -116,6 +126,7 @@ class Election:
         c = self.cfg.cluster
         names = [h.interface for h in c.ha_interfaces]
         self.infos = await links.lookup(names + ([c.hotwire.interface] if c.hotwire.interface else []))
+        self.vips = VipReconciler(self.owned, {n: self.infos[n].index for n in names})
         loop = asyncio.get_running_loop()
         local_ips: dict[tuple[str, int], bytes] = {}
         for n, ha in enumerate(c.ha_interfaces):
@@ -179,7 +190,8 @@ class Election:
             self._timer.cancel()
         if self._reconcile_task is not None:
             await asyncio.gather(self._reconcile_task, return_exceptions=True)
-        await self.vips.apply(set())
+        if self.vips is not None:
+            await self.vips.apply(set())
         loop = asyncio.get_running_loop()
         for inst in self.instances:
             loop.remove_reader(inst.sockets.fileno())
@@ -187,6 +199,7 @@ class Election:
         if self._status_sock is not None:
             loop.remove_reader(self._status_sock.fileno())
             self._status_sock.close()
+        self.announcer.close()
 
     # -- feeding the machine -------------------------------------------------------
 
@@ -353,6 +366,7 @@ class Election:
             self._release_adverts()  # also when netlink failed: silence would look like a dead node
 
     async def _reconcile_until_settled(self) -> None:
+        assert self.vips is not None
         while True:
             self._reconcile_again = False
             master = self.machine is not None and self.machine.role == Role.MASTER
@@ -363,34 +377,35 @@ class Election:
                 self.counters["vip_errors"] += 1
                 log(logger, "vips_failed", logging.ERROR, error=exc)
                 return
+            t1 = time.monotonic()
             if todo:
-                took_ms = round((time.monotonic() - t0) * 1e3, 2)
                 log(logger, "vips", add=",".join(v.cidr for v in todo.add) or "-",
-                    remove=",".join(v.cidr for v in todo.remove) or "-", took_ms=took_ms)
+                    remove=",".join(v.cidr for v in todo.remove) or "-", took_ms=round((t1 - t0) * 1e3, 2))
             if master and self._announce_pending:
                 self._announce_pending = False
-                await self._announce()
+                await self._announce(on_first_round=partial(_log_takeover, t0, t1))
             if not self._reconcile_again:
                 return
 
-    async def _announce(self) -> None:
+    async def _announce(self, on_first_round: Callable[[], None]) -> None:
         c = self.cfg.cluster
         for n in range(c.garp_repeat):
             if self.machine is None or self.machine.role != Role.MASTER:
                 return
-            for vip in sorted(self.owned):
+            for vip in sorted(self.owned, key=lambda v: (ip_interface(v.cidr).version, v.ifname)):
                 info = self.infos[vip.ifname]
                 addr = ip_interface(vip.cidr).ip
                 try:
                     if addr.version == 4:
-                        announce.send_garp(vip.ifname, info.mac, str(addr))
+                        self.announcer.garp(vip.ifname, info.mac, str(addr))
                     else:
-                        announce.send_na(vip.ifname, info.index, info.mac, str(addr))
+                        self.announcer.na(vip.ifname, info.index, info.mac, str(addr))
                     self.counters["announcements"] += 1
                 except OSError as exc:
                     self.drops[vip.ifname]["announce_error"] += 1
                     log(logger, "announce_failed", logging.WARNING, vip=vip.cidr, error=exc)
             if n == 0:
+                on_first_round()
                 self._release_adverts()
             if n + 1 < c.garp_repeat:
                 await asyncio.sleep(c.garp_interval_s)

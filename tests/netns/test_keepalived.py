@@ -4,15 +4,14 @@ over when it is killed. VRRPv3 (auth none) and VRRPv2 (auth pass)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import subprocess
 
 import pytest
 
 from hacore.lab import faults, netns
+from hacore.lab.keepalived import Keepalived, config
 from hacore.lab.topology import Lab
 from hacore.lab.wait import holds_for, wait_until
 from hacore.vrrp.rank import Rank
@@ -23,45 +22,8 @@ VIP = "198.51.100.101/24"
 HACORE_PRIORITY = Rank(links_up=1, ping_ok=True, high=True).priority()  # node1 on one HA link
 
 
-def keepalived_conf(version: int, priority: int) -> str:
-    auth = "authentication {\n  auth_type PASS\n  auth_pass insecure\n }" if version == 2 else ""
-    return f"""global_defs {{
- vrrp_version {version}
- script_user root
- enable_script_security
-}}
-vrrp_instance HA {{
- interface lan1
- state BACKUP
- virtual_router_id 50
- priority {priority}
- advert_int 1
- {auth}
- virtual_ipaddress {{
-  {VIP}
- }}
-}}
-"""
-
-
-class Keepalived:
-    def __init__(self, lab: Lab, version: int, priority: int):
-        d = lab.node_dir("node2")
-        self.conf, self.pidfile, self.vrrp_pidfile = d / "keepalived.conf", d / "keepalived.pid", d / "vrrp.pid"
-        self.conf.write_text(keepalived_conf(version, priority))
-        self.log = open(d / "keepalived.log", "wb")  # noqa: SIM115 - closed in kill()
-        self.proc = subprocess.Popen(netns.exec_argv(lab, "node2", [
-            "keepalived", "-n", "-l", "-D", "-f", str(self.conf), "-p", str(self.pidfile),
-            "-r", str(self.vrrp_pidfile)]), stdout=self.log, stderr=self.log, start_new_session=True)
-
-    def kill(self) -> None:
-        """SIGKILL the parent and its VRRP child, as a crash would."""
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
-            os.kill(int(self.vrrp_pidfile.read_text().split()[0]), signal.SIGKILL)
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.log.close()
+def _conf(version: int, priority: int) -> str:
+    return config(version, priority, advert_int_s=1, auth_pass="insecure" if version == 2 else "")
 
 
 def holds_vip(lab: Lab, node: str) -> bool:
@@ -91,7 +53,7 @@ MODES = [("none", 3), ("pass", 2)]
 @pytest.mark.parametrize(("auth", "version"), MODES, ids=["vrrpv3-none", "vrrpv2-pass"])
 def test_keepalived_with_the_higher_priority_wins_and_hacore_takes_over(mixed, auth: str, version: int) -> None:  # type: ignore[no-untyped-def]
     lab = mixed(auth)
-    ka = Keepalived(lab, version, HACORE_PRIORITY + 50)
+    ka = Keepalived(lab, "node2", _conf(version, HACORE_PRIORITY + 50))
     try:
         wait_until(lambda: holds_vip(lab, "node2") and info(lab, "node1")["cluster_state"] == "backup", 15,
                    what="keepalived master, hacore backup")
@@ -107,9 +69,9 @@ def test_keepalived_with_the_higher_priority_wins_and_hacore_takes_over(mixed, a
 def test_hacore_with_the_higher_priority_wins_and_keepalived_takes_over(mixed, auth: str, version: int) -> None:  # type: ignore[no-untyped-def]
     lab = mixed(auth)
     wait_until(lambda: info(lab, "node1")["cluster_state"] == "master", 10, what="hacore master")
-    ka = Keepalived(lab, version, HACORE_PRIORITY - 20)
+    ka = Keepalived(lab, "node2", _conf(version, HACORE_PRIORITY - 20))
     try:
-        wait_until(lambda: "Entering BACKUP STATE" in (lab.node_dir("node2") / "keepalived.log").read_text(), 10,
+        wait_until(lambda: "Entering BACKUP STATE" in ka.log(), 10,
                    what="keepalived to start as backup")
         # Longer than keepalived's master-down interval (3 x 1 s + skew): it must stay backup.
         holds_for(lambda: not holds_vip(lab, "node2") and info(lab, "node1")["cluster_state"] == "master", 4.5,

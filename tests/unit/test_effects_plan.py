@@ -21,6 +21,8 @@ KEY = derive_key("insecure")
 def test_vip_plan_adds_missing_and_removes_only_owned() -> None:
     assert plan({A, B}, {A, FOREIGN}, {A, B}) == Plan((B,), ())
     assert plan(set(), {A, B, FOREIGN}, {A, B}) == Plan((), (A, B))
+    v6 = Vip.of("lan1", "2001:db8:100::101/64")
+    assert plan({v6, B, A}, set(), {A, B, v6}).add == (A, v6, B)  # IPv4 first, then by interface
     assert not plan({A}, {A}, {A, B})  # nothing to do: applying twice changes nothing
 
 

@@ -24,6 +24,11 @@ class Vip:
         return cls(ifname, ip_interface(value).with_prefixlen)
 
 
+def _order(vip: Vip) -> tuple[int, str, str]:
+    """IPv4 first: on takeover the IPv4 path is usually the one under load."""
+    return (ip_interface(vip.cidr).version, vip.ifname, vip.cidr)
+
+
 @dataclass(frozen=True)
 class Plan:
     add: tuple[Vip, ...]
@@ -35,22 +40,22 @@ class Plan:
 
 def plan(desired: set[Vip], present: set[Vip], owned: set[Vip]) -> Plan:
     """What to change so that exactly `desired` of the owned addresses are present."""
-    return Plan(tuple(sorted(desired - present)), tuple(sorted((present & owned) - desired)))
+    return Plan(tuple(sorted(desired - present, key=_order)), tuple(sorted((present & owned) - desired, key=_order)))
 
 
 class VipReconciler:
-    def __init__(self, owned: set[Vip]):
+    def __init__(self, owned: set[Vip], index: dict[str, int]):
         self.owned = owned
+        self.index = index  # ifname -> ifindex of every HA interface
 
     async def observe(self, ipr: AsyncIPRoute) -> set[Vip]:
-        """Owned addresses that are on their interfaces now."""
+        """Owned addresses that are on their interfaces now (one dump for all of them)."""
+        names = {i: n for n, i in self.index.items()}
         present: set[Vip] = set()
-        for ifname in sorted({v.ifname for v in self.owned}):
-            found = await ipr.link_lookup(ifname=ifname)
-            if not found:
-                continue
-            async for a in await ipr.addr("dump", index=found[0]):
-                vip = Vip.of(ifname, f"{a.get('address')}/{a['prefixlen']}")
+        async for a in await ipr.addr("dump"):
+            name = names.get(a["index"])
+            if name is not None:
+                vip = Vip.of(name, f"{a.get('address')}/{a['prefixlen']}")
                 if vip in self.owned:
                     present.add(vip)
         return present
@@ -58,14 +63,10 @@ class VipReconciler:
     async def apply(self, desired: set[Vip]) -> Plan:
         async with AsyncIPRoute() as ipr:
             todo = plan(desired, await self.observe(ipr), self.owned)
-            for vip in todo.add:
-                iface = ip_interface(vip.cidr)
-                index = (await ipr.link_lookup(ifname=vip.ifname))[0]
-                flags = IFA_F_NODAD if iface.version == 6 else 0
-                await ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                               flags=flags)
-            for vip in todo.remove:
-                iface = ip_interface(vip.cidr)
-                index = (await ipr.link_lookup(ifname=vip.ifname))[0]
-                await ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+            for verb, vips in (("add", todo.add), ("del", todo.remove)):
+                for vip in vips:
+                    iface = ip_interface(vip.cidr)
+                    flags = IFA_F_NODAD if iface.version == 6 and verb == "add" else 0
+                    await ipr.addr(verb, index=self.index[vip.ifname], address=str(iface.ip),
+                                   prefixlen=iface.network.prefixlen, **({"flags": flags} if flags else {}))
         return todo

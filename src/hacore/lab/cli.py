@@ -68,6 +68,24 @@ def lab_status(ctx: click.Context, name: str) -> tuple[Any, str]:
     return st, _status_text(st)
 
 
+@click.group()
+def bench() -> None:
+    """Benchmarks that need the lab (micro benchmarks: tools/run bench)."""
+
+
+@command(bench, "failover")
+@click.option("--runs", type=click.IntRange(1, 20), default=3, show_default=True, help="runs per case")
+def bench_failover(ctx: click.Context, runs: int) -> tuple[Any, str]:
+    """Outage when the master loses power: hacore and keepalived side by side."""
+    from hacore.lab import bench as failover_bench
+
+    try:
+        report = failover_bench.run(runs, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, failover_bench.markdown(report)
+
+
 @command(lab, "demo")
 @name_option
 @click.option("--delay", "delay_s", type=click.FloatRange(0.03, 122.85), default=2.0, show_default=True,

@@ -47,8 +47,9 @@ def signal_daemon(lab: Lab, node: str, sig: int) -> int:
 
 
 def go_dark(lab: Lab, node: str) -> None:
-    """A node that loses power: its daemon dies and every cable goes dead at once."""
-    signal_daemon(lab, node, signal.SIGKILL)
+    """A node that loses power: every process in it dies and every cable goes dead at once."""
+    for pid in ip_cmd(["netns", "pids", lab.ns(node)]).split():
+        os.kill(int(pid), signal.SIGKILL)
     for (n, link) in PORTS:
         if n == node:
             set_port(lab, n, link, False)
