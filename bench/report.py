@@ -1,7 +1,10 @@
-"""Turns a pytest-benchmark JSON file into the ratio table of bench/README.md.
+"""Rewrites the tables of bench/README.md from benchmark results.
 
-Ratios are against the pure-Python codec of the same group (higher = faster);
-medians, because a shared machine has outliers.
+    python bench/report.py codec RESULTS.json bench/README.md     (pytest-benchmark JSON)
+    python bench/report.py failover RESULTS.json bench/README.md  (hacore bench failover --json)
+
+Codec ratios are against the pure-Python codec of the same group (higher =
+faster), on medians, because a shared machine has outliers.
 """
 
 from __future__ import annotations
@@ -12,14 +15,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-BEGIN, END = "<!-- table:begin -->", "<!-- table:end -->"
+from hacore.lab.bench import markdown as failover_table
 
 
-def table(results: dict) -> str:
+def codec_table(results: dict) -> str:
     groups: dict[str, dict[str, float]] = defaultdict(dict)
     for b in results["benchmarks"]:
-        impl = b["params"]["impl"]
-        groups[b["group"]][impl] = b["stats"]["median"]
+        groups[b["group"]][b["params"]["impl"]] = b["stats"]["median"]
     lines = ["| operation | implementation | median | vs pure Python |", "|---|---|---:|---:|"]
     for group, impls in groups.items():
         base = impls.get("py")
@@ -27,18 +29,19 @@ def table(results: dict) -> str:
             ratio = f"{base / median:.1f}x" if base else "-"
             lines.append(f"| {group} | {impl} | {median * 1e9:,.0f} ns | {ratio} |")
     m = results["machine_info"]
-    lines.append("")
-    lines.append(f"Machine: {m.get('cpu', {}).get('brand_raw', '?')}, Python {m['python_version']}; "
-                 f"{results['datetime'][:10]}.")
+    lines += ["", f"Machine: {m.get('cpu', {}).get('brand_raw', '?')}, Python {m['python_version']}; "
+                  f"{results['datetime'][:10]}."]
     return "\n".join(lines)
 
 
-def main(json_path: str, readme: str) -> None:
+def main(kind: str, json_path: str, readme: str) -> None:
+    data = json.loads(Path(json_path).read_text())
+    table = codec_table(data) if kind == "codec" else failover_table(data)
+    begin, end = f"<!-- {kind}:begin -->", f"<!-- {kind}:end -->"
     text = Path(readme).read_text()
-    new = table(json.loads(Path(json_path).read_text()))
-    Path(readme).write_text(re.sub(f"{BEGIN}.*?{END}", f"{BEGIN}\n{new}\n{END}", text, flags=re.S))
-    print(new)
+    Path(readme).write_text(re.sub(f"{begin}.*?{end}", f"{begin}\n{table}\n{end}", text, flags=re.S))
+    print(table)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])
