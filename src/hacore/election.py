@@ -157,7 +157,8 @@ class Election:
             log(logger, "vips_removed_at_start", vips=",".join(v.cidr for v in removed.remove))
         for name in names:
             self._feed(Carrier(name, self.infos[name].carrier))
-        self._tasks.append(asyncio.create_task(links.watch_carrier(set(names), self._on_carrier)))
+        self._tasks.append(asyncio.create_task(links.watch(
+            {n: self.infos[n].index for n in names}, self._on_carrier, lambda _name: self._reconcile(announce=False))))
         if c.ping_check.targets:
             self._tasks.append(asyncio.create_task(self._ping_loop()))
         if c.hotwire.interface:

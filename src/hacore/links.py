@@ -1,7 +1,7 @@
-"""Facts about network interfaces from the kernel, and carrier events (pyroute2).
+"""Facts about network interfaces from the kernel, and their events (pyroute2).
 
-Rules: reading only; nothing here changes the kernel. Carrier follows netlink
-link events, never polling.
+Rules: reading only; nothing here changes the kernel. Carrier and address
+changes come from netlink events, never from polling.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
 RTM_NEWLINK = 16
+RTM_NEWADDR = 20
+RTM_DELADDR = 21
 logger = logging.getLogger("hacore.links")
 
 
@@ -52,17 +55,24 @@ async def lookup(names: list[str]) -> dict[str, LinkInfo]:
     return out
 
 
-async def watch_carrier(names: set[str], on_change: Callable[[str, bool], None]) -> None:
-    """Call on_change(ifname, carrier) for every carrier change of the named links, until cancelled."""
+async def watch(index: dict[str, int], on_carrier: Callable[[str, bool], None],
+                on_address: Callable[[str], None]) -> None:
+    """Until cancelled: on_carrier(ifname, up) for every carrier change of the named links,
+    on_address(ifname) for every address added to or removed from them."""
+    names = {i: n for n, i in index.items()}
     last: dict[str, bool] = {}
     async with AsyncIPRoute() as ipr:
-        await ipr.bind()
+        await ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
         while True:
             async for msg in ipr.get():
-                if msg["header"]["type"] != RTM_NEWLINK or msg.get("ifname") not in names:
+                kind, name = msg["header"]["type"], names.get(msg["index"])
+                if name is None:
                     continue
-                name, up = msg.get("ifname"), _carrier(msg)
-                if last.get(name) != up:
-                    last[name] = up
-                    on_change(name, up)
+                if kind == RTM_NEWLINK:
+                    up = _carrier(msg)
+                    if last.get(name) != up:
+                        last[name] = up
+                        on_carrier(name, up)
+                elif kind in (RTM_NEWADDR, RTM_DELADDR):
+                    on_address(name)
             await asyncio.sleep(0)
