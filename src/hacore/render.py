@@ -10,8 +10,22 @@ import time
 from typing import Any
 
 # The seed's first four rows, in its order; the rest follow.
-INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "peers",
-              "vips", "update_trigger_delay_s", "auth", "advert_rx_path", "failovers", "config_digest")
+INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "rank",
+              "peer_rank", "split_brain", "peers", "vips", "update_trigger_delay_s", "auth", "advert_rx_path",
+              "failovers", "config_digest")
+
+
+def rank_text(r: dict[str, Any]) -> str:
+    """A node's rank as its parts, in the order they count (seed: links, then fallback, then High/Low)."""
+    if not r.get("seen", True):
+        return "not heard on the hotwire"
+    if r.get("resigned"):
+        return f"{r.get('node', '')} {r.get('role', '')}: resigned (priority 0)".strip()
+    who = f"{r['node']} {r['role']}: " if "node" in r else ""
+    extra = [f"demoted: {r['demotion']}"] if r.get("demotion", "-") != "-" else []
+    extra += ["maintenance"] if r.get("maintenance") else []
+    return (f"{who}{r['links_up']} HA links up, ping check {'ok' if r['ping_ok'] else 'FAILED'}, "
+            f"{r['priority_class']} -> VRRP priority {r['priority']}" + "".join(f"; {e}" for e in extra))
 
 
 def value_text(value: Any) -> str:
@@ -35,6 +49,8 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]], sep: str = "|") 
 
 
 def info(data: dict[str, Any]) -> str:
+    if "rank" in data:
+        data = {**data, "rank": rank_text(data["rank"]["self"]), "peer_rank": rank_text(data["rank"]["peer"])}
     keys = [k for k in INFO_ORDER if k in data]
     rows = [(k, value_text(data[k])) for k in keys]
     out = table(("attribute", "value"), rows)

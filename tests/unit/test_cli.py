@@ -76,3 +76,16 @@ def test_info_table_has_the_seed_shape() -> None:
         "hotwire_dev  |eth2",
         "maintenance  |true",
     ]
+
+
+def test_info_table_explains_the_rank_of_both_nodes() -> None:
+    text = render.info({
+        "cluster_state": "backup", "split_brain": False,
+        "rank": {"self": {"links_up": 1, "ping_ok": True, "priority_class": "high", "priority": 28,
+                          "demotion": "link down lan1", "maintenance": False},
+                 "peer": {"seen": True, "node": "node2", "role": "master", "priority": 51, "maintenance": False,
+                          "links_up": 2, "ping_ok": True, "priority_class": "low"}}})
+    rows = dict(line.split("|", 1) for line in text.splitlines()[2:])
+    assert rows["rank         "] == "1 HA links up, ping check ok, high -> VRRP priority 28; demoted: link down lan1"
+    assert rows["peer_rank    "] == "node2 master: 2 HA links up, ping check ok, low -> VRRP priority 51"
+    assert rows["split_brain  "] == "false"
