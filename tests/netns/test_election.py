@@ -212,3 +212,23 @@ def test_malformed_adverts_are_counted_and_change_nothing(make_cluster: Callable
     assert drops["bad_addr_count"] >= 10
     assert drops["bad_ttl"] >= 5
     assert roles(lab) == ("master", "backup")
+
+
+SEND_UDP = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for payload in [b"", b"HC", b"XXXX" + bytes(40), b"HCS1" + bytes(40), b"HCS1{}" + bytes(16), bytes(2000)]:
+    s.sendto(payload, (sys.argv[2], 3780))
+"""
+
+
+def test_garbage_on_the_hotwire_port_is_counted_and_ignored(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    netns.run_in(lab, "node2", [sys.executable, "-c", SEND_UDP, "198.18.0.3", "198.18.0.2"])
+    wait_until(lambda: sum(info(lab, "node1")["drops"].get("hotwire", {}).values()) >= 5, 5,
+               what="the hotwire drops to be counted")
+    drops = info(lab, "node1")["drops"]["hotwire"]
+    assert drops["short"] >= 2 and drops["bad_magic"] >= 1 and drops["bad_auth"] >= 2 and drops["too_long"] >= 1
+    assert roles(lab) == ("master", "backup")
+    assert info(lab, "node1")["rank"]["peer"]["seen"]  # the real peer is still heard
