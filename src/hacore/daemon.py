@@ -245,7 +245,8 @@ class Daemon:
         """Run the cluster if it is configured; a link missing from the kernel is logged, not fatal."""
         if not self.cfg.cluster.ha_interfaces:
             return
-        election = Election(self.cfg, self.history, bool(self._runtime().get("maintenance", False)))
+        election = Election(self.cfg, self.history, bool(self._runtime().get("maintenance", False)),
+                            self.state_dir / "hmac_counter")
         try:
             await election.start()
         except (KeyError, OSError) as exc:

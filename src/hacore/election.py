@@ -10,6 +10,7 @@ state wins; effects are reconciled from the role as it is now, never replayed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -18,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from ipaddress import ip_address, ip_interface
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from hacore import hotwire, links
 from hacore.config.model import AuthMode, Config, Priority
 from hacore.config.parse import digest
+from hacore.config.store import atomic_write
 from hacore.effects import announce
 from hacore.effects.vips import Vip, VipReconciler
 from hacore.history import History
@@ -88,15 +91,21 @@ class Instance:
 
 
 class Election:
-    def __init__(self, cfg: Config, history: History, maintenance: bool):
+    def __init__(self, cfg: Config, history: History, maintenance: bool, counter_path: Path):
         self.cfg = cfg
         self.history = history
+        self.counter_path = counter_path
         self.maintenance = maintenance
         c = cfg.cluster
         self.codec = active_codec()
         self.version = 2 if c.auth == AuthMode.PASS else 3
         self.key = derive_key(c.passphrase)
         self.signer = Signer(self.key) if c.auth == AuthMode.HMAC else None
+        if self.signer is not None:
+            # The counter follows the wall clock; after a restart with the clock stepped
+            # back, the peer would take fresh adverts for replays. Continue from the last.
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                self.signer.counter = int(counter_path.read_text())
         self.verifier = Verifier(self.key) if c.auth == AuthMode.HMAC else None
         self.status_rx = hotwire.Receiver(self.key)
         self.instances: list[Instance] = []
@@ -201,6 +210,8 @@ class Election:
             loop.remove_reader(self._status_sock.fileno())
             self._status_sock.close()
         self.announcer.close()
+        if self.signer is not None:
+            atomic_write(self.counter_path, str(self.signer.counter).encode())
 
     # -- feeding the machine -------------------------------------------------------
 

@@ -42,3 +42,20 @@ def test_graceful_stop_hands_over_with_priority_zero_and_removes_the_vips(make_c
     vips = {"198.51.100.101/24", "2001:db8:100::101/64", "203.0.113.1/24", "2001:db8:200::1/64"}
     left = faults.addresses(lab, "node1", "lan1") | faults.addresses(lab, "node1", "lan2")
     assert left & vips == set() and "192.0.2.141/24" in left
+
+
+def test_the_hmac_counter_survives_a_restart(make_cluster: Callable[..., Lab]) -> None:
+    """node1's clock ran an hour ahead and was then stepped back: node2 has seen counters from the
+    future, so after a restart node1 must continue from its last counter, not from its clock."""
+    lab = make_cluster()
+    counter = lab.node_dir("node1") / "state" / "hmac_counter"
+    netns.stop_daemon(lab, "node1")
+    ahead = int(counter.read_text()) + 3600 * 10**6
+    counter.write_text(str(ahead))
+    netns.start_daemon(lab, "node1")
+    wait_until(lambda: roles(lab) == ("master", "backup"), 15, what="node1 master with counters from the future")
+    netns.stop_daemon(lab, "node1")  # ... and the clock is back to the truth
+    assert int(counter.read_text()) > ahead  # it continued from the saved counter and saved its own
+    netns.start_daemon(lab, "node1")
+    wait_until(lambda: roles(lab) == ("master", "backup"), 15, what="node1 master again")
+    assert "replay" not in info(lab, "node2")["drops"].get("lan1", {})
