@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from ipaddress import ip_address, ip_interface
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -85,7 +85,7 @@ class Instance:
     link: str
     family: int
     vrid: int
-    vips: tuple[str, ...]
+    addresses: tuple[IPv4Address | IPv6Address, ...]  # the VIPs this instance advertises
     sockets: LinkSockets
     expect: Expect
 
@@ -153,7 +153,8 @@ class Election:
                 expect = Expect(version=self.version, vrid=c.vrid_offset + n, checksum=Checksum[c.vrrp_checksum.name],
                                 auth_type=AuthType.PASS if self.version == 2 else AuthType.NONE,
                                 auth_key=c.passphrase.encode(), trailer_len=TRAILER_LEN if self.signer else 0)
-                inst = Instance(ha.interface, family, c.vrid_offset + n, tuple(vips), sockets, expect)
+                inst = Instance(ha.interface, family, c.vrid_offset + n, tuple(ip_interface(v).ip for v in vips),
+                                sockets, expect)
                 self.instances.append(inst)
                 loop.add_reader(sockets.fileno(), self._on_readable, inst)
         params = Params(tuple(names), high=self.cfg.node.priority == Priority.HIGH,
@@ -253,9 +254,11 @@ class Election:
 
     def _on_transition(self, old: Role, new: Role, reason: str) -> None:
         self.counters[f"to_{new}"] += 1
+        self._reconcile(announce=new == Role.MASTER)
         log(logger, "role_change", old=old, new=new, reason=reason)
         self.history.append(time.time(), str(old), str(new), reason)
-        self._reconcile(announce=new == Role.MASTER)
+        # The file is fsynced: on a thread, so the VIPs do not wait for the disk.
+        asyncio.get_running_loop().run_in_executor(None, self.history.save)
 
     # -- adverts ---------------------------------------------------------------------------
 
@@ -267,9 +270,9 @@ class Election:
         for inst in self.instances:
             if not self.machine or not self.machine.carrier.get(inst.link):
                 continue
-            adv = WireAdvert(self.version, inst.vrid, priority, interval_cs,
-                             tuple(ip_interface(v).ip for v in inst.vips),
-                             inst.expect.auth_type, pad_key(inst.expect.auth_key) if self.version == 2 else b"")
+            auth_data = pad_key(inst.expect.auth_key) if self.version == 2 else b""
+            adv = WireAdvert(self.version, inst.vrid, priority, interval_cs, inst.addresses, inst.expect.auth_type,
+                             auth_data)
             s = inst.sockets
             try:
                 if self.signer is not None:

@@ -2,11 +2,14 @@
 
 Rules: atomic rewrites of one JSON file in the state directory (a crash
 leaves the old list or the new one); the newest KEEP entries are kept.
+append() records in memory at once; save() writes the file and may run on a
+worker thread, so a takeover need not wait for the disk.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ KEEP = 1000
 class History:
     def __init__(self, path: Path):
         self.path = path
+        self._lock = threading.Lock()
         try:
             self._entries: list[dict[str, Any]] = json.loads(path.read_text())
         except FileNotFoundError:
@@ -27,9 +31,15 @@ class History:
             self._entries = []
 
     def append(self, when_s: float, old: str, new: str, reason: str) -> None:
-        self._entries.append({"when": round(when_s, 6), "old": old, "new": new, "reason": reason})
-        self._entries = self._entries[-KEEP:]
-        atomic_write(self.path, json.dumps(self._entries, indent=0).encode())
+        with self._lock:
+            self._entries.append({"when": round(when_s, 6), "old": old, "new": new, "reason": reason})
+            self._entries = self._entries[-KEEP:]
+
+    def save(self) -> None:
+        with self._lock:
+            data = json.dumps(self._entries, indent=0).encode()
+            atomic_write(self.path, data)
 
     def entries(self) -> list[dict[str, Any]]:
-        return list(self._entries)
+        with self._lock:
+            return list(self._entries)

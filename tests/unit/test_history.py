@@ -1,0 +1,30 @@
+"""Role history: kept across restarts, bounded, and a corrupt file does not stop the daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hacore import history
+from hacore.history import History
+
+
+def test_history_survives_a_restart(tmp_path: Path) -> None:
+    h = History(tmp_path / "roles.json")
+    h.append(1.0, "backup", "master", "peer timeout")
+    h.save()
+    assert History(tmp_path / "roles.json").entries() == [
+        {"when": 1.0, "old": "backup", "new": "master", "reason": "peer timeout"}]
+
+
+def test_history_keeps_the_newest(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(history, "KEEP", 3)
+    h = History(tmp_path / "roles.json")
+    for n in range(5):
+        h.append(float(n), "backup", "master", f"n{n}")
+    assert [e["reason"] for e in h.entries()] == ["n2", "n3", "n4"]
+
+
+def test_a_corrupt_file_is_set_aside(tmp_path: Path) -> None:
+    (tmp_path / "roles.json").write_text("{not json")
+    assert History(tmp_path / "roles.json").entries() == []
+    assert (tmp_path / "roles.corrupt").read_text() == "{not json"
