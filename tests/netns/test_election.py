@@ -146,8 +146,13 @@ def test_maintenance_switchover_is_hitless_persistent_and_reversible(make_cluste
     wait_until(lambda: info(lab, "node1")["cluster_state"] == "backup", 5, what="node1 back as backup")
     wait_until(lambda: info(lab, "node1")["uptime_s"] > 2 * FAST["min_hold_s"], 10, what="past the hold")
     assert roles(lab) == ("backup", "master")
+    # The way back (node1 preempts) is hitless too.
+    ping = subprocess.Popen(netns.exec_argv(lab, "client", ["ping", "-q", "-i", "0.001", "-c", "3000", "-W", "1",
+                                                             "198.19.0.10"]), stdout=subprocess.PIPE, text=True)
     hacore(lab, "node1", "cluster", "maintainance", "set", "0")  # the seed's spelling works too
     wait_roles(lab, ("master", "backup"))
+    out, _ = ping.communicate(timeout=30)
+    assert " 0% packet loss" in out, out
 
 
 def test_maintenance_is_refused_when_the_peer_cannot_take_over(make_cluster: Callable[..., Lab]) -> None:
