@@ -55,6 +55,7 @@ class Daemon:
         log(logger, "bpf_probe", available=self.bpf.kind == "bpf", reason=self.bpf.reason)
         self.history = History(state_dir / "roles.json")
         self.election: Election | None = None
+        self.election_error = ""
         self.started_s = time.time()
         self.bad_requests = 0
         self._stop = asyncio.Event()
@@ -70,7 +71,7 @@ class Daemon:
     def _cmd_info(self, who: str) -> dict[str, Any]:
         c = self.cfg.cluster
         election = self.election.info() if self.election else {"cluster_state": "none"}
-        reason = "cluster is off" if not c.enabled else ""
+        reason = "cluster is off" if not c.enabled else self.election_error
         if not c.hotwire.interface:
             sync, sync_reason = "error", "no hotwire interface configured"
         else:
@@ -250,10 +251,11 @@ class Daemon:
         try:
             await election.start()
         except (KeyError, OSError) as exc:
-            log(logger, "election_failed", logging.ERROR, error=exc)
+            self.election_error = f"the cluster cannot run: {exc.args[0] if isinstance(exc, KeyError) else exc}"
+            log(logger, "election_failed", logging.ERROR, error=self.election_error)
             await election.stop()
             return
-        self.election = election
+        self.election, self.election_error = election, ""
 
     async def _restart_election(self) -> None:
         if self.election is not None:

@@ -145,3 +145,14 @@ def test_invalid_start_config_is_refused_with_its_path(lab: Lab) -> None:
     assert proc.returncode == 2
     assert "event=config_invalid path=cluster.vrid_offset" in proc.stderr
     assert not lab.socket("node2").exists()
+
+
+def test_a_missing_ha_interface_is_reported_and_the_daemon_keeps_serving(lab: Lab) -> None:
+    cfg = config_path(lab, "node1")
+    cfg.write_text(cfg.read_text().replace('name = "lan2"', 'name = "lan9"').replace(
+        'interface = "lan2"', 'interface = "lan9"'))
+    netns.start_daemon(lab, "node1")
+    data = info(lab, "node1")
+    assert data["cluster_state"] == "none"
+    assert data["cluster_reason"] == "the cluster cannot run: interface 'lan9' does not exist"
+    assert "cluster_reason: the cluster cannot run" in hacore(lab, "node1", "cluster", "info").stdout
