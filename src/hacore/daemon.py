@@ -72,14 +72,13 @@ class Daemon:
         c = self.cfg.cluster
         election = self.election.info() if self.election else {"cluster_state": "none"}
         reason = "cluster is off" if not c.enabled else self.election_error
-        if not c.hotwire.interface:
-            sync, sync_reason = "error", "no hotwire interface configured"
-        else:
-            sync, sync_reason = "error", "SSH keys have not been exchanged with the peer"
+        # Config sync has not landed: without exchanged keys the seed's state is "error".
+        sync_reason = ("no hotwire interface configured" if not c.hotwire.interface
+                       else "SSH keys have not been exchanged with the peer")
         return {
             **election,
             "cluster_reason": reason,
-            "sync_state": sync,
+            "sync_state": "error",
             "sync_reason": sync_reason,
             "hotwire_dev": c.hotwire.interface,
             "maintenance": self._runtime().get("maintenance", False),
@@ -100,10 +99,17 @@ class Daemon:
         }
 
     def _runtime(self) -> dict[str, Any]:
+        """Runtime state kept across restarts (maintenance); a corrupt file is set aside."""
+        path = self.state_dir / "runtime.json"
         try:
-            return json.loads((self.state_dir / "runtime.json").read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             return {}
+        except ValueError:
+            path.rename(path.with_suffix(".corrupt"))
+            log(logger, "runtime_state_corrupt", logging.ERROR, moved_to=path.with_suffix(".corrupt"))
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def _cmd_maintenance_set(self, who: str, value: str, force: bool = False) -> dict[str, Any]:
         if str(value) not in ("0", "1"):

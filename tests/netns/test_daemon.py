@@ -156,3 +156,13 @@ def test_a_missing_ha_interface_is_reported_and_the_daemon_keeps_serving(lab: La
     assert data["cluster_state"] == "none"
     assert data["cluster_reason"] == "the cluster cannot run: interface 'lan9' does not exist"
     assert "cluster_reason: the cluster cannot run" in hacore(lab, "node1", "cluster", "info").stdout
+
+
+def test_a_corrupt_runtime_file_is_set_aside_not_fatal(lab: Lab) -> None:
+    state = lab.node_dir("node1") / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "runtime.json").write_text('{"maintenance": tr')  # torn by a crash on a bad disk
+    netns.start_daemon(lab, "node1")
+    assert info(lab, "node1")["maintenance"] is False
+    assert (state / "runtime.corrupt").read_text() == '{"maintenance": tr'
+    assert info(lab, "node1")["control_bad_requests"] == 0
