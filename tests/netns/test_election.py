@@ -237,3 +237,16 @@ def test_garbage_on_the_hotwire_port_is_counted_and_ignored(make_cluster: Callab
     assert drops["short"] >= 2 and drops["bad_magic"] >= 1 and drops["bad_auth"] >= 2 and drops["too_long"] >= 1
     assert roles(lab) == ("master", "backup")
     assert info(lab, "node1")["rank"]["peer"]["seen"]  # the real peer is still heard
+
+
+def test_fallback_ping_check_moves_the_master_and_back(make_cluster: Callable[..., Lab]) -> None:
+    """Seed, "Fallback in a cluster": a failing ping check hands over to the spare."""
+    lab = make_cluster(ping_targets=("198.19.0.10",))
+    faults.drop_pings_from(lab, "router", "198.51.100.102", True)  # node1's upstream fails, node2's does not
+    wait_roles(lab, ("backup", "master"), timeout_s=15)
+    assert info(lab, "node1")["rank"]["self"]["demotion"] == "ping check failed 198.19.0.10"
+    assert "ping check failed 198.19.0.10" in hacore(lab, "node1", "cluster", "history").stdout
+    # The spare's check fails too: both equally affected, so the priority decides (node1 is High).
+    faults.drop_pings_from(lab, "router", "198.51.100.103", True)
+    wait_roles(lab, ("master", "backup"), timeout_s=15)
+    assert not info(lab, "node1")["rank"]["self"]["ping_ok"] and not info(lab, "node2")["rank"]["self"]["ping_ok"]

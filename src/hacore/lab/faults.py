@@ -30,14 +30,28 @@ def set_hotwire(lab: Lab, up: bool) -> None:
 def block_vrrp(lab: Lab, on: bool) -> None:
     """The switch drops IP protocol 112 while links stay up (the seed's broken switch)."""
     if on:
-        rules = (f"table bridge {_FAULT_TABLE} {{ chain forward {{ type filter hook forward priority 0; "
-                 "ip protocol 112 drop; ip6 nexthdr 112 drop; }; }")
-        proc = subprocess.run(["ip", "netns", "exec", lab.ns("sw"), "nft", "-f", "-"], input=rules, text=True,
-                              capture_output=True, check=False)
-        if proc.returncode:
-            raise LabError(f"nft: {proc.stderr.strip()}")
+        _nft(lab, "sw", f"table bridge {_FAULT_TABLE} {{ chain forward {{ type filter hook forward priority 0; "
+                        "ip protocol 112 drop; ip6 nexthdr 112 drop; }; }")
     else:
         run_in(lab, "sw", ["nft", "delete", "table", "bridge", _FAULT_TABLE], check=False)
+
+
+def drop_pings_from(lab: Lab, role: str, src: str, on: bool) -> None:
+    """role stops answering pings from src (an upstream that fails for one node only)."""
+    table = f"{_FAULT_TABLE}_icmp_{src.replace('.', '_')}"
+    if on:
+        rules = (f"table inet {table} {{ chain input {{ type filter hook input priority 0; "
+                 f"ip saddr {src} icmp type echo-request drop; }}; }}")
+        _nft(lab, role, rules)
+    else:
+        run_in(lab, role, ["nft", "delete", "table", "inet", table], check=False)
+
+
+def _nft(lab: Lab, role: str, rules: str) -> None:
+    proc = subprocess.run(["ip", "netns", "exec", lab.ns(role), "nft", "-f", "-"], input=rules, text=True,
+                          capture_output=True, check=False)
+    if proc.returncode:
+        raise LabError(f"nft: {proc.stderr.strip()}")
 
 
 def signal_daemon(lab: Lab, node: str, sig: int) -> int:
