@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from hacore import bpf
+from hacore.atomic import atomic_write
 from hacore.config.parse import ConfigError, canonical, digest
-from hacore.config.store import Store, atomic_write, set_value
+from hacore.config.store import Store, set_value
 from hacore.config.validate import check, check_update_trigger_delay
 from hacore.control import MAX_REQUEST, encode
 from hacore.election import Election

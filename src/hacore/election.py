@@ -24,9 +24,9 @@ from types import ModuleType
 from typing import Any
 
 from hacore import hotwire, links
+from hacore.atomic import atomic_write
 from hacore.config.model import AuthMode, Config, Priority
 from hacore.config.parse import digest
-from hacore.config.store import atomic_write
 from hacore.effects import announce
 from hacore.effects.vips import Vip, VipReconciler
 from hacore.history import History
@@ -135,7 +135,8 @@ class Election:
         c = self.cfg.cluster
         names = [h.interface for h in c.ha_interfaces]
         self.infos = await links.lookup(names + ([c.hotwire.interface] if c.hotwire.interface else []))
-        self.vips = VipReconciler(self.owned, {n: self.infos[n].index for n in names})
+        index = {n: self.infos[n].index for n in names}
+        self.vips = VipReconciler(self.owned, index)
         loop = asyncio.get_running_loop()
         local_ips: dict[tuple[str, int], bytes] = {}
         for n, ha in enumerate(c.ha_interfaces):
@@ -168,7 +169,7 @@ class Election:
         for name in names:
             self._feed(Carrier(name, self.infos[name].carrier))
         self._tasks.append(asyncio.create_task(links.watch(
-            {n: self.infos[n].index for n in names}, self._on_carrier, lambda _name: self._reconcile(announce=False))))
+            index, self._on_carrier, lambda _name: self._reconcile(announce=False))))
         if c.ping_check.targets:
             self._tasks.append(asyncio.create_task(self._ping_loop()))
         if c.hotwire.interface:
@@ -253,7 +254,6 @@ class Election:
         self._feed(Tick())
 
     def _on_transition(self, old: Role, new: Role, reason: str) -> None:
-        self.counters[f"to_{new}"] += 1
         self._reconcile(announce=new == Role.MASTER)
         log(logger, "role_change", old=old, new=new, reason=reason)
         self.history.append(time.time(), str(old), str(new), reason)
@@ -292,7 +292,6 @@ class Election:
             if isinstance(result, Drop):
                 self.drops[inst.link][result.name.lower()] += 1
                 continue
-            self.counters["adverts_rx"] += 1
             self._feed(result)
 
     # -- carrier, ping, hotwire -------------------------------------------------------------
@@ -457,9 +456,10 @@ class Election:
             "cluster_state": str(m.role),
             "rank": {"self": mine, "peer": peer_info},
             "split_brain": m.split_brain,
-            "failovers": self.counters["to_master"],
+            "failovers": m.counters["to_master"],
             "adverts_tx": self.counters["adverts_tx"],
-            "adverts_rx": self.counters["adverts_rx"],
+            "adverts_rx": m.counters["adverts_rx"],
+            "vip_errors": self.counters["vip_errors"],
             "drops": {link: dict(c) for link, c in self.drops.items() if c},
             "carrier": dict(m.carrier),
             "advert_interval_ms": round(m.advert_interval_us / 1000, 3),

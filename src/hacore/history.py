@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from hacore.config.store import atomic_write
+from hacore.atomic import atomic_write
 
 KEEP = 1000
 

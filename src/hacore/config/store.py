@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import time
 import tomllib
@@ -21,29 +20,13 @@ from typing import Any
 
 import tomli_w
 
+from hacore.atomic import TMP_MARK, atomic_write
+from hacore.config.model import Config
 from hacore.config.parse import ConfigError, Problem, digest, to_dict
 from hacore.config.validate import check
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 START = "start"
-_TMP = ".tmp."
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace path with data so that readers and crashes see old or new, whole."""
-    tmp = path.with_name(f".{path.name}{_TMP}{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 @dataclass(frozen=True)
@@ -61,7 +44,7 @@ class Store:
         self.history_path = state_dir / "history.json"
         self.start_path = start_path
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for stale in [*self.dir.glob(f".*{_TMP}*"), *state_dir.glob(f".*{_TMP}*")]:
+        for stale in [*self.dir.glob(f".*{TMP_MARK}*"), *state_dir.glob(f".*{TMP_MARK}*")]:
             stale.unlink(missing_ok=True)  # left by a write that was killed
 
     def _path(self, name: str) -> Path:
@@ -83,8 +66,7 @@ class Store:
         except FileNotFoundError:
             return []
 
-    def _record(self, name: str, action: str, who: str, text: str) -> Entry:
-        cfg, _ = check(text)
+    def _record(self, name: str, action: str, who: str, cfg: Config) -> Entry:
         entry = Entry(name, action, who, time.time(), digest(cfg))
         entries = [asdict(e) for e in self.history()] + [asdict(entry)]
         atomic_write(self.history_path, json.dumps(entries, indent=1).encode())
@@ -93,16 +75,16 @@ class Store:
     def save(self, name: str, text: str, who: str) -> Entry:
         """Store text (validated first) as configuration name."""
         path = self._path(name)
-        check(text)
+        cfg, _ = check(text)
         atomic_write(path, text.encode())
-        return self._record(name, "save", who, text)
+        return self._record(name, "save", who, cfg)
 
     def load(self, name: str, who: str) -> str:
         """Make configuration name the start configuration; returns its text."""
         text = self.text(name)
-        check(text)
+        cfg, _ = check(text)
         atomic_write(self.start_path, text.encode())
-        self._record(name, "load", who, text)
+        self._record(name, "load", who, cfg)
         return text
 
     def write_start(self, text: str) -> None:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hacore.config.store import atomic_write
+from hacore.atomic import atomic_write
 from hacore.control import ControlError, request
 from hacore.lab.topology import NODES, PREFIX, ROLES, Lab, batches, node_config, sysctls
 from hacore.lab.wait import wait_until

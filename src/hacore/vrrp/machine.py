@@ -325,20 +325,18 @@ class Machine:
 
     def _as_master(self, prio: int, now_us: int) -> list[Action]:
         acts: list[Action] = []
+        peer = self._peer(now_us)
         if self._resign_started_us is not None:
             # Hitless hand-over: keep the addresses until the peer announces itself.
-            peer = self._peer(now_us)
             why = "shutdown" if self.shutting_down else "maintenance"
             if peer is not None and peer.arrival_us >= self._resign_started_us:
                 return self._enter(Role.BACKUP, f"{why}: peer took over on {peer.link}", now_us)
             if now_us >= self._resign_started_us + self.p.update_trigger_delay_us:
                 return self._enter(Role.BACKUP, f"{why}: no peer took over within the delay", now_us)
-        else:
-            peer = self._peer(now_us)
-            if peer is not None and self._outranks_us(peer, prio):
-                cause = f"{self.demotion}: " if self.demotion else ""
-                return self._enter(Role.BACKUP, f"{cause}peer priority {peer.priority} > ours {prio} on {peer.link}",
-                                   now_us)
+        elif peer is not None and self._outranks_us(peer, prio):
+            cause = f"{self.demotion}: " if self.demotion else ""
+            return self._enter(Role.BACKUP, f"{cause}peer priority {peer.priority} > ours {prio} on {peer.link}",
+                               now_us)
         # A changed rank goes out at once, so the peer can act within milliseconds.
         due = now_us >= self._next_send_us
         if due or prio != self._sent_priority:
