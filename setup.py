@@ -1,13 +1,32 @@
-"""Builds the Cython fast path; everything else is in pyproject.toml."""
+"""Builds the Cython fast path and ships the BPF sources inside the package;
+everything else is in pyproject.toml."""
+
+import shutil
+from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+BPF_SOURCES = Path("bpf")
+
+
+class BuildPy(build_py):
+    """Copies bpf/*.c and *.h to hacore/bpf_src, where hacore.bpf finds them once installed."""
+
+    def run(self) -> None:
+        super().run()
+        dest = Path(self.build_lib) / "hacore" / "bpf_src"
+        dest.mkdir(parents=True, exist_ok=True)
+        for src in sorted(BPF_SOURCES.glob("*.[ch]")):
+            shutil.copy2(src, dest / src.name)
+
 
 ext = Extension(
     "hacore._fastpath",
     ["src/hacore/_fastpath.pyx"],
-    include_dirs=[numpy.get_include(), "bpf"],
+    include_dirs=[numpy.get_include(), str(BPF_SOURCES)],
     extra_compile_args=["-O2"],
 )
-setup(ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}))
+setup(ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}), cmdclass={"build_py": BuildPy})

@@ -3,6 +3,13 @@
 # apt packages, kernel headers for bcc, the virtual environment (Debian's
 # python3 with system site packages, for bcc and the nftables binding) and
 # the compiled fast path. Each step checks first and does nothing when done.
+#
+#   tools/setup.sh           what the daemon and the demo need
+#   tools/setup.sh --peers   also keepalived and conntrackd, the comparison
+#                            peers of the tests and benchmarks
+#
+# The host is left as it was found: nothing is written under /lib/modules or
+# /usr/local, and a peer installed here has its unit disabled and stopped.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,39 +20,66 @@ if [ "$(id -u)" -ne 0 ]; then
   say "run as root: the lab and the daemon need network namespaces and netlink"
   exit 1
 fi
+peers=0
+[ "${1:-}" = "--peers" ] && peers=1
 
+arch=$(dpkg --print-architecture)
+kver=$(uname -r)
 apt_pkgs=(python3-venv python3-dev gcc python3-bpfcc python3-nftables nftables
-  conntrack iproute2 iputils-ping openssh-client keepalived conntrackd
-  linux-headers-amd64)
-missing=()
-for p in "${apt_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
+  conntrack iproute2 iputils-ping openssh-client)
+# Exact headers where Debian has them, else the architecture's current ones:
+# our BPF programs use only UAPI structures, whose layout does not change.
+exact_headers=0
+if [ ! -e "/lib/modules/$kver/build" ]; then
+  if apt-cache show "linux-headers-$kver" >/dev/null 2>&1; then
+    apt_pkgs+=("linux-headers-$kver")
+    exact_headers=1
+  else
+    apt_pkgs+=("linux-headers-$arch")
+  fi
+fi
+peer_pkgs=(keepalived conntrackd)
+
+missing_of() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || printf '%s\n' "$p"
+  done
+}
+
+apt_install() {
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+mapfile -t missing < <(missing_of "${apt_pkgs[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing apt packages: ${missing[*]}"
-  apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}"
 fi
 
-# bcc compiles BPF C against /lib/modules/$(uname -r)/build. Use the exact
-# headers where Debian has them; otherwise link the nearest ones: our BPF
-# programs use only UAPI structures, whose layout does not change.
-kver=$(uname -r)
-if [ ! -e "/lib/modules/$kver/build" ] || [ ! -e "/lib/modules/$kver/source" ]; then
-  if apt-cache show "linux-headers-$kver" >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "linux-headers-$kver" >/dev/null
-  else
-    # Debian splits headers into -amd64 (build) and -common (source), as its
-    # own /lib/modules/<version>/{build,source} links do.
-    nearest=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
-    if [ -n "$nearest" ]; then
-      mkdir -p "/lib/modules/$kver"
-      ln -sfn "$nearest" "/lib/modules/$kver/build"
-      ln -sfn "${nearest%-amd64}-common" "/lib/modules/$kver/source"
-      say "no linux-headers-$kver in Debian: linked $nearest as the headers of $kver (BPF programs use UAPI structures only)"
-    else
-      say "no kernel headers found: the daemon will use raw sockets instead of BPF"
+if [ "$peers" = 1 ]; then
+  mapfile -t missing < <(missing_of "${peer_pkgs[@]}")
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing the comparison peers (kept disabled and stopped): ${missing[*]}"
+    # Debian's policy-rc.d hook keeps their units from starting during the
+    # install; one that is already there (a container's) is left as it is.
+    policy=/usr/sbin/policy-rc.d
+    ours=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' > "$policy"
+      chmod 755 "$policy"
+      ours=1
+      trap '[ "$ours" = 1 ] && rm -f "$policy"' EXIT
     fi
+    apt_install "${missing[@]}"
+    if [ "$ours" = 1 ]; then rm -f "$policy"; ours=0; fi
+    for p in "${missing[@]}"; do
+      if command -v systemctl >/dev/null; then
+        systemctl disable "$p" >/dev/null 2>&1 || true
+        systemctl stop "$p" >/dev/null 2>&1 || true
+      fi
+    done
   fi
 fi
 
@@ -56,9 +90,29 @@ if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
   "$venv/bin/pip" install -q --upgrade pip
 fi
 
+# bcc reads headers from /lib/modules/<kernel>/build, or from the one tree
+# that BCC_KERNEL_SOURCE names. Debian splits a tree into -common (source) and
+# -<arch> (generated); without exact headers, merge the newest pair into a
+# tree of links inside the venv, which hacore hands to bcc.
+headers_dir="$venv/share/hacore/kernel-headers"
+if [ ! -e "/lib/modules/$kver/build" ] && [ "$exact_headers" = 0 ]; then
+  nearest=$(ls -d /usr/src/linux-headers-*-"$arch" 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$nearest" ]; then
+    say "no kernel headers found: the daemon will filter adverts without BPF"
+  elif [ "$(readlink "$headers_dir.from" 2>/dev/null)" != "$nearest" ]; then
+    rm -rf "$headers_dir" "$headers_dir.from"
+    mkdir -p "$headers_dir"
+    cp -rs "${nearest%-"$arch"}-common/." "$headers_dir/"
+    cp -rsf "$nearest/." "$headers_dir/"
+    ln -s "$nearest" "$headers_dir.from"
+    say "no linux-headers-$kver in Debian: bcc gets $(basename "$nearest") through BCC_KERNEL_SOURCE"
+  fi
+fi
+
 # Rebuild only when the build inputs changed since the last install.
 stamp="$venv/.hacore-build"
-digest=$(cat "$top/pyproject.toml" "$top/setup.py" "$top"/src/hacore/_fastpath.* | sha256sum | cut -c1-16)
+digest=$(cat "$top/pyproject.toml" "$top/setup.py" "$top/MANIFEST.in" "$top"/src/hacore/_fastpath.{pyx,pxd,pyi} \
+  "$top"/bpf/*.h | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ] || ! "$venv/bin/python" -c 'import hacore._fastpath' 2>/dev/null; then
   say "building hacore and its compiled fast path (log: $venv/build.log)"
   if ! "$venv/bin/pip" install -e "$top[test]" >"$venv/build.log" 2>&1; then

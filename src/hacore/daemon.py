@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hacore import bpf
 from hacore.atomic import atomic_write
 from hacore.config.parse import ConfigError, canonical, digest
 from hacore.config.store import Store, set_value
@@ -52,8 +51,6 @@ class Daemon:
         self.cfg, warnings = check(self.text)
         for w in warnings:
             log(logger, "config_warning", logging.WARNING, path=w.path, problem=w.message)
-        self.bpf = bpf.probe()  # before serving, so cluster info never reports a guess
-        log(logger, "bpf_probe", available=self.bpf.kind == "bpf", reason=self.bpf.reason)
         self.history = History(state_dir / "roles.json")
         self.election: Election | None = None
         self.election_error = ""
@@ -91,8 +88,8 @@ class Daemon:
             "update_trigger_delay_s": c.update_trigger_delay_s,
             "auth": c.auth.value,
             "advert_rx_path": "raw-socket",
-            "advert_rx_reason": "the BPF receive path is not built yet; BPF "
-                                f"{'usable' if self.bpf.kind == 'bpf' else 'unusable'}: {self.bpf.reason}",
+            "advert_rx_reason": "adverts are read from raw sockets with kernel timestamps; "
+                                "this version has no BPF receive path",
             "failovers": election.get("failovers", 0),
             "config_digest": digest(self.cfg)[:12],
             "control_bad_requests": self.bad_requests,
