@@ -1,61 +1,54 @@
 """The hacore command line: a thin click tree, one control request per command.
 
-Rules: rendering lives in render.py; errors are one line on stderr and a
-non-zero exit; every command takes --json (an error then also prints
-{"error": ...} on stdout).
+Rules: rendering lives in render.py, the shared plumbing in clikit.py;
+errors are one line on stderr and a non-zero exit; every command takes
+--json (an error then also prints {"error": ...} on stdout). The lab and
+bench commands are imported only when they are run.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
 from hacore import render
-from hacore.config.parse import ConfigError
-from hacore.control import DEFAULT_SOCKET, ControlError, request
+from hacore.clikit import Failure, command, fail
+from hacore.config.parse import ConfigError, decode
+from hacore.control import DEFAULT_SOCKET, request
 
 SOCKET_ENV = "HACORE_SOCKET"
+LAZY = {"lab": "hacore.lab.cli:lab", "bench": "hacore.lab.cli:bench"}  # loaded only when run
 
 
-class Failure(Exception):
-    """What the user did or met that stops the command; str() is the line to show."""
+class Tree(click.Group):
+    """The top group: the lab's commands are imported when named, so `hacore daemon` never loads the lab."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY:
+            module, attr = LAZY[name].split(":")
+            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return super().get_command(ctx, name)
 
 
-def command(group: click.Group, name: str | None = None, **kw: Any) -> Callable[..., Any]:
-    """A subcommand of group with --json, turning known failures into one line."""
-
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        @group.command(name, **kw)
-        @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
-        @click.pass_context
-        @wraps(fn)
-        def run(ctx: click.Context, as_json: bool, **args: Any) -> None:
-            try:
-                data, text = fn(ctx, **args)
-            except (ControlError, Failure) as exc:
-                _fail(str(exc), as_json)
-            except ConfigError as exc:
-                _fail("; ".join(str(p) for p in exc.problems if not p.warning), as_json)
-            click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
-
-        return run
-
-    return wrap
-
-
-def _fail(message: str, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps({"error": message}))
-    click.echo(f"hacore: error: {message}", err=True)
-    sys.exit(1)
+def read_text(path: Path) -> str:
+    """A file the user named, as text; Failure in one line (missing, not root, not UTF-8)."""
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise Failure(f"permission denied: {path}: run as root") from None
+    except OSError as exc:
+        raise Failure(f"cannot read {path}: {exc.strerror}") from None
+    return decode(data)
 
 
 def _ask(ctx: click.Context, cmd: str, **args: Any) -> Any:
@@ -63,7 +56,7 @@ def _ask(ctx: click.Context, cmd: str, **args: Any) -> Any:
     return request(ctx.obj["socket"], cmd, **args)
 
 
-@click.group()
+@click.group(cls=Tree)
 @click.option("-s", "--socket", "sock", type=click.Path(path_type=Path), envvar=SOCKET_ENV,
               default=DEFAULT_SOCKET, show_default=True, help=f"daemon control socket (env {SOCKET_ENV})")
 @click.pass_context
@@ -73,9 +66,9 @@ def cli(ctx: click.Context, sock: Path) -> None:
 
 
 @cli.command()
-@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, readable=False),
               default=Path("/etc/hacore/hacore.toml"), show_default=True, help="start configuration")
-@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False, readable=False, writable=False),
               default=Path("/var/lib/hacore"), show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @click.pass_context
@@ -85,6 +78,10 @@ def daemon(ctx: click.Context, config_path: Path, state_dir: Path, verbose: bool
     from hacore import logfmt
 
     logfmt.setup(logging.DEBUG if verbose else logging.INFO)
+    if os.geteuid() != 0:
+        click.echo("hacore: error: permission denied: the daemon needs netlink and raw sockets: run as root",
+                   err=True)
+        sys.exit(2)
     if not config_path.exists():
         click.echo(f"hacore: error: no configuration at {config_path}", err=True)
         sys.exit(2)
@@ -98,24 +95,27 @@ def config() -> None:
     """Check configuration files."""
 
 
-@command(config, "check")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-def config_check(ctx: click.Context, file: Path) -> tuple[Any, str]:
+@config.command("check")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, readable=False))
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
+def config_check(file: Path, as_json: bool) -> None:
     """Validate FILE: print every problem with its path; non-zero exit on errors."""
     from hacore.config.validate import check
 
     try:
-        text = file.read_text()
-    except OSError as exc:
-        raise Failure(f"cannot read {file}: {exc.strerror}") from None
-    try:
-        _, warnings = check(text)
+        _, problems = check(read_text(file))
+    except Failure as exc:
+        fail(str(exc), as_json, {"file": str(file), "ok": False, "problems": []})
     except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(f"{file}: {p}", err=True)
-        raise Failure(f"{file}: {sum(not p.warning for p in exc.problems)} error(s)") from None
-    lines = [f"{file}: {w}" for w in warnings] + [f"{file}: ok"]
-    return {"file": str(file), "ok": True, "warnings": [str(w) for w in warnings]}, "\n".join(lines)
+        problems = exc.problems
+    errors = sum(not p.warning for p in problems)
+    if as_json:
+        click.echo(json.dumps({"file": str(file), "ok": not errors, "errors": errors, "problems": [
+            {"path": p.path, "message": p.message, "warning": p.warning} for p in problems]}, indent=2))
+    else:
+        click.echo("\n".join([*(f"{file}: {p}" for p in problems), f"hacore: error: {file}: {errors} error(s)"
+                               if errors else f"{file}: ok"]), err=bool(errors))
+    sys.exit(1 if errors else 0)
 
 
 # -- cluster ----------------------------------------------------------------
@@ -148,11 +148,17 @@ cluster.add_command(maintenance, "maintainance")  # the seed's spelling
 
 
 @command(maintenance, "set")
-@click.argument("value", type=click.Choice(["1", "0"]))
+@click.argument("words", nargs=-1, required=True, metavar="[value] 1|0")
 @click.option("--force", is_flag=True, help="switch even when the peer is not a healthy backup")
-def maintenance_set(ctx: click.Context, value: str, force: bool) -> tuple[Any, str]:
-    """1: hand over to the spare and stay backup (also across restarts); 0: take part again."""
-    data = _ask(ctx, "maintenance.set", value=value, force=force)
+def maintenance_set(ctx: click.Context, words: tuple[str, ...], force: bool) -> tuple[Any, str]:
+    """1: hand over to the spare and stay backup (also across restarts); 0: take part again.
+
+    The seed's own line works too: cluster maintainance set value "1"."""
+    if words[:1] == ("value",):
+        words = words[1:]
+    if len(words) != 1 or words[0] not in ("0", "1"):
+        raise Failure(f"maintenance set takes 1 or 0 (optionally after 'value'), got {' '.join(words)!r}")
+    data = _ask(ctx, "maintenance.set", value=words[0], force=force)
     return data, "OK"
 
 
@@ -225,8 +231,4 @@ def config_diff(ctx: click.Context, a: str | None, b: str | None) -> tuple[Any, 
 
 
 def main() -> None:
-    from hacore.lab.cli import bench, lab
-
-    cli.add_command(lab)
-    cli.add_command(bench)
     cli(prog_name="hacore")

@@ -2,7 +2,8 @@
 
 Over a Unix socket (0600, root). A request is {"cmd": str, "args": {...}} on
 one line; the reply is {"ok": true, "data": ...} or {"ok": false, "error": str}.
-The client turns every failure into ControlError with one line for the user.
+Framing only: what a command may carry is hacore.commands'. The client turns
+every failure into ControlError with one line for the user.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import socket
 from pathlib import Path
 from typing import Any
+
+from hacore.commands import SchemaError, check
 
 DEFAULT_SOCKET = Path("/run/hacore/control.sock")
 MAX_REQUEST = 64 * 1024
@@ -25,8 +28,26 @@ def encode(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
+def decode_request(line: bytes) -> tuple[str, dict[str, Any]]:
+    """A request line to (cmd, args); SchemaError with one line for anything else."""
+    if not line.endswith(b"\n"):
+        raise SchemaError("a request is one line of JSON, ended by a newline")
+    try:
+        req = json.loads(line)
+    except (ValueError, RecursionError):
+        raise SchemaError("a request must be JSON: {\"cmd\": str, \"args\": {...}}") from None
+    if not isinstance(req, dict) or set(req) - {"cmd", "args"}:
+        raise SchemaError("a request is {\"cmd\": str, \"args\": {...}} and nothing else")
+    cmd = req.get("cmd")
+    return cmd, check(cmd, req.get("args"))
+
+
 def request(sock_path: Path, cmd: str, **args: Any) -> Any:
     """Send one request and return its data, or raise ControlError."""
+    try:
+        args = check(cmd, args)
+    except SchemaError as exc:
+        raise ControlError(str(exc)) from None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(TIMEOUT_S)
     try:

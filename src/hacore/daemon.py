@@ -1,43 +1,77 @@
 """The cluster daemon of one node: loads the start configuration, answers the
-CLI over the control socket and (with the election) runs the cluster.
+CLI over the control socket and runs the election.
 
-Rules: one asyncio loop; peer and client input never stops it (bad requests
-are answered and counted); state lives in one state directory; every change
-to the running configuration is validated first and persisted atomically.
+Rules: one asyncio loop; peer and client input never stops it (a request
+that does not fit its schema is refused in one line and counted); one daemon
+per state directory (flock), and a daemon removes only the socket it made;
+every change to the running configuration is validated first and persisted
+atomically; slow work (key derivation, fsync) runs on threads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import fcntl
+import inspect
 import logging
-import math
 import os
 import pwd
+import re
 import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hacore.atomic import atomic_write
-from hacore.config.parse import ConfigError, canonical, digest
+from hacore import statefile
+from hacore.commands import COMMANDS, SchemaError
+from hacore.config.parse import ConfigError, canonical, decode, digest
 from hacore.config.store import Store, set_value
 from hacore.config.validate import check, check_update_trigger_delay
-from hacore.control import MAX_REQUEST, encode
+from hacore.control import MAX_REQUEST, decode_request, encode
 from hacore.election import Election
 from hacore.history import History
+from hacore.keys import derive
 from hacore.logfmt import log
 from hacore.vrrp.machine import Role
 
 logger = logging.getLogger("hacore.daemon")
 REQUEST_TIMEOUT_S = 5.0
 EXTC_VARIABLES = {"UPDATE_TRIGGER_DELAY": ("cluster", "update_trigger_delay_s")}
+DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")  # plain decimal seconds: no signs, exponents, _ or words
 
 
 class RequestError(Exception):
     """A request the daemon refuses; the message goes back to the CLI."""
+
+
+class StartError(Exception):
+    """The daemon cannot start; str() is the one line to log."""
+
+
+def read_config(path: Path) -> str:
+    try:
+        return decode(path.read_bytes())
+    except OSError as exc:
+        raise StartError(f"cannot read {path}: {exc.strerror}") from None
+
+
+class StateLock:
+    """flock on <state_dir>/daemon.lock, holding our PID: one daemon per state directory."""
+
+    def __init__(self, state_dir: Path):
+        path = state_dir / "daemon.lock"
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise StartError(f"another hacore daemon (pid {holder}) holds {state_dir}") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
 
 
 class Daemon:
@@ -46,30 +80,43 @@ class Daemon:
         self.state_dir = state_dir
         self.socket_path = socket_path
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.lock = StateLock(state_dir)
         self.store = Store(state_dir, config_path)
-        self.text = config_path.read_text()
+        self.text = read_config(config_path)
         self.cfg, warnings = check(self.text)
         for w in warnings:
             log(logger, "config_warning", logging.WARNING, path=w.path, problem=w.message)
         self.history = History(state_dir / "roles.json")
         self.election: Election | None = None
-        self.election_error = ""
         self.started_s = time.time()
         self.bad_requests = 0
+        self._socket_ino: int | None = None
         self._stop = asyncio.Event()
+        self.handlers: dict[str, Callable[..., Any]] = {
+            "info": self._cmd_info,
+            "history": self._cmd_history,
+            "maintenance.set": self._cmd_maintenance_set,
+            "extc.get": self._cmd_extc_get,
+            "extc.set": self._cmd_extc_set,
+            "config.save": self._cmd_config_save,
+            "config.list": self._cmd_config_list,
+            "config.load": self._cmd_config_load,
+            "config.diff": self._cmd_config_diff,
+        }
+        assert set(self.handlers) == set(COMMANDS), "every command has a handler and a schema"
 
     # -- requests -----------------------------------------------------------
-
-    def handle(self, cmd: str, args: dict[str, Any], who: str) -> Any:
-        handler = getattr(self, f"_cmd_{cmd.replace('.', '_')}", None)
-        if handler is None:
-            raise RequestError(f"unknown command {cmd!r}")
-        return handler(who=who, **args)
 
     def _cmd_info(self, who: str) -> dict[str, Any]:
         c = self.cfg.cluster
         election = self.election.info() if self.election else {"cluster_state": "none"}
-        reason = "cluster is off" if not c.enabled else self.election_error
+        reason = ""
+        if not c.ha_interfaces:
+            reason = "no HA interfaces configured"
+        elif election.get("waiting_for"):
+            reason = "waiting for " + "; ".join(election["waiting_for"])
+        elif not c.enabled:
+            reason = "cluster is off"
         # Config sync has not landed: without exchanged keys the seed's state is "error".
         sync_reason = ("no hotwire interface configured" if not c.hotwire.interface
                        else "SSH keys have not been exchanged with the peer")
@@ -97,24 +144,14 @@ class Daemon:
         }
 
     def _runtime(self) -> dict[str, Any]:
-        """Runtime state kept across restarts (maintenance); a corrupt file is set aside."""
-        path = self.state_dir / "runtime.json"
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            return {}
-        except ValueError:
-            path.rename(path.with_suffix(".corrupt"))
-            log(logger, "runtime_state_corrupt", logging.ERROR, moved_to=path.with_suffix(".corrupt"))
-            return {}
-        return data if isinstance(data, dict) else {}
+        """Runtime state kept across restarts (maintenance); a damaged file is set aside."""
+        return statefile.load(self.state_dir / "runtime.json",
+                              lambda v: isinstance(v, dict) and isinstance(v.get("maintenance", False), bool), {})
 
-    def _cmd_maintenance_set(self, who: str, value: str, force: bool = False) -> dict[str, Any]:
-        if str(value) not in ("0", "1"):
-            raise RequestError(f"maintenance: value must be 1 or 0, got {value!r}")
-        on = str(value) == "1"
+    async def _cmd_maintenance_set(self, who: str, value: str, force: bool = False) -> dict[str, Any]:
+        on = value == "1"
         if self.election is None or self.election.machine is None:
-            raise RequestError("maintenance needs the cluster to be on")
+            raise RequestError("maintenance needs the cluster to be running")
         m = self.election.machine
         if on and not m.maintenance and m.role == Role.MASTER and not force:
             peer = self.election.peer_fresh()
@@ -125,7 +162,7 @@ class Daemon:
                 raise RequestError(f"maintenance refused: the peer is not a healthy backup ({what}); "
                                    "--force switches anyway and leaves the VIPs nowhere")
         runtime = self._runtime() | {"maintenance": on}
-        atomic_write(self.state_dir / "runtime.json", json.dumps(runtime).encode())
+        await asyncio.to_thread(statefile.save, self.state_dir / "runtime.json", runtime)
         if m.maintenance != on:
             log(logger, "maintenance", on=on, who=who, forced=force)
             self.election.set_maintenance(on)
@@ -144,22 +181,21 @@ class Daemon:
         section, key = self._extc_path(variable)
         return {"variable": variable.upper(), "value": getattr(getattr(self.cfg, section), key)}
 
-    def _cmd_extc_set(self, who: str, variable: str, value: str) -> dict[str, Any]:
+    async def _cmd_extc_set(self, who: str, variable: str, value: str) -> dict[str, Any]:
         path = self._extc_path(variable)
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            raise RequestError(f"{variable.upper()}: not a number of seconds: {value!r}") from None
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise RequestError(f"{variable.upper()}: must be a positive number of seconds, got {value!r}")
+        if not DECIMAL.match(value):
+            raise RequestError(f"{variable.upper()}: not a plain decimal number of seconds: {value!r}")
+        seconds = float(value)
         problems = check_update_trigger_delay(seconds, self.cfg.cluster.auth, variable.upper())
         if any(not p.warning for p in problems):
             raise RequestError(str(problems[0]))
         text = set_value(self.text, path, seconds)
-        self.store.write_start(text)
+        await asyncio.to_thread(self.store.write_start, text)
         self._run_text(text, who, f"extc set {variable.upper()}")
-        if self.election is not None:
+        if self.election is not None and self.election.machine is not None:
             self.election.set_delay(seconds)
+        else:
+            await self._restart_election()  # still waiting: it starts with the new value
         return {"variable": variable.upper(), "value": seconds, "warnings": [str(p) for p in problems]}
 
     def _run_text(self, text: str, who: str, why: str) -> list[str]:
@@ -170,17 +206,17 @@ class Daemon:
         log(logger, "config_applied", why=why, who=who, old_digest=digest(old)[:12], new_digest=digest(cfg)[:12])
         return [str(w) for w in warnings]
 
-    def _cmd_config_save(self, who: str, name: str) -> dict[str, Any]:
-        entry = self.store.save(name, self.text, who)
+    async def _cmd_config_save(self, who: str, name: str) -> dict[str, Any]:
+        entry = await asyncio.to_thread(self.store.save, name, self.text, who)
         log(logger, "config_saved", name=name, who=who, digest=entry.digest[:12])
         return {"name": name, "digest": entry.digest[:12], "when": entry.when}
 
-    def _cmd_config_list(self, who: str) -> list[dict[str, Any]]:
-        return self.store.list()
+    async def _cmd_config_list(self, who: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.list)
 
     async def _cmd_config_load(self, who: str, name: str) -> dict[str, Any]:
         old = self.cfg
-        text = self.store.load(name, who)
+        text = await asyncio.to_thread(self.store.load, name, who)
         warnings = self._run_text(text, who, f"config load {name}")
         if (canonical(old), old.node) != (canonical(self.cfg), self.cfg.node):
             await self._restart_election()
@@ -195,26 +231,27 @@ class Daemon:
         who = _peer_name(writer.get_extra_info("socket"))
         try:
             line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT_S)
-            req = json.loads(line)
-            if not isinstance(req, dict) or not isinstance(req.get("cmd"), str):
-                raise RequestError("a request is {\"cmd\": str, \"args\": {...}}")
-            args = req.get("args") or {}
-            if not isinstance(args, dict):
-                raise RequestError("args must be an object")
+            cmd, args = decode_request(line)
             sudo = args.pop("sudo_user", None)
             caller = f"{who} (sudo: {sudo})" if sudo and sudo != who else who
-            data = self.handle(req["cmd"], args, caller)
-            if asyncio.iscoroutine(data):
+            data = self.handlers[cmd](who=caller, **args)
+            if inspect.isawaitable(data):
                 data = await data
             reply = {"ok": True, "data": data}
         except ConfigError as exc:
             reply = {"ok": False, "error": "; ".join(str(p) for p in exc.problems if not p.warning)}
-        except (RequestError, ValueError, TypeError, asyncio.LimitOverrunError, TimeoutError) as exc:
+        except (RequestError, SchemaError) as exc:
             self.bad_requests += 1
-            reply = {"ok": False, "error": str(exc) or type(exc).__name__}
-        except Exception as exc:  # a bug must not take the daemon down
+            reply = {"ok": False, "error": str(exc)}
+        except (ValueError, asyncio.LimitOverrunError, asyncio.IncompleteReadError):
+            self.bad_requests += 1
+            reply = {"ok": False, "error": f"a request is one line of at most {MAX_REQUEST} bytes"}
+        except TimeoutError:
+            self.bad_requests += 1
+            reply = {"ok": False, "error": f"no request within {REQUEST_TIMEOUT_S:g} s"}
+        except Exception as exc:  # a bug must not take the daemon down; the log keeps the traceback
             logger.exception("request_failed")
-            reply = {"ok": False, "error": f"internal error: {exc}"}
+            reply = {"ok": False, "error": f"internal error ({type(exc).__name__}): see the daemon's log"}
         try:
             writer.write(encode(reply))
             await writer.drain()
@@ -229,37 +266,40 @@ class Daemon:
             loop.add_signal_handler(sig, self._stop.set)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _claim_socket(self.socket_path)
+        await self._start_election()  # before serving, so the first `cluster info` is already the truth
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
         try:
             server = await asyncio.start_unix_server(self._client, path=str(self.socket_path), limit=MAX_REQUEST)
         finally:
             os.umask(old_umask)
+        self._socket_ino = self.socket_path.stat().st_ino
         log(logger, "daemon_started", node=self.cfg.node.name, config=self.config_path,
-            socket=self.socket_path, digest=digest(self.cfg)[:12])
-        await self._start_election()
+            socket=self.socket_path, digest=digest(self.cfg)[:12], pid=os.getpid())
         await self._stop.wait()
         server.close()
         if self.election is not None:
             await self.election.stop()
         await server.wait_closed()
-        self.socket_path.unlink(missing_ok=True)
+        self._remove_own_socket()
         log(logger, "daemon_stopped", node=self.cfg.node.name)
 
+    def _remove_own_socket(self) -> None:
+        """Unlink the socket only if it is still the one we made (another daemon may own the path now)."""
+        try:
+            if self.socket_path.stat().st_ino == self._socket_ino:
+                self.socket_path.unlink()
+        except FileNotFoundError:
+            pass
 
     async def _start_election(self) -> None:
-        """Run the cluster if it is configured; a link missing from the kernel is logged, not fatal."""
+        """Run the cluster if it is configured; what is missing from the kernel is waited for."""
         if not self.cfg.cluster.ha_interfaces:
             return
+        keys = await asyncio.to_thread(derive, self.cfg.cluster)  # PBKDF2: 50-100 ms, not on the loop
         election = Election(self.cfg, self.history, bool(self._runtime().get("maintenance", False)),
-                            self.state_dir / "hmac_counter")
-        try:
-            await election.start()
-        except (KeyError, OSError) as exc:
-            self.election_error = f"the cluster cannot run: {exc.args[0] if isinstance(exc, KeyError) else exc}"
-            log(logger, "election_failed", logging.ERROR, error=self.election_error)
-            await election.stop()
-            return
-        self.election, self.election_error = election, ""
+                            self.state_dir, keys)
+        self.election = election
+        await election.start()
 
     async def _restart_election(self) -> None:
         if self.election is not None:
@@ -279,7 +319,7 @@ def _claim_socket(path: Path) -> None:
     except OSError:
         path.unlink()
     else:
-        raise RuntimeError(f"another hacore daemon is listening on {path}")
+        raise StartError(f"another hacore daemon is listening on {path}")
     finally:
         probe.close()
 
@@ -297,16 +337,18 @@ def _peer_name(sock: socket.socket | None) -> str:
 def main(config_path: Path, state_dir: Path, socket_path: Path) -> int:
     try:
         daemon = Daemon(config_path, state_dir, socket_path)
+        asyncio.run(daemon.run())
     except ConfigError as exc:
         for p in exc.problems:
             log(logger, "config_invalid", logging.ERROR, path=p.path, problem=p.message, warning=p.warning)
         return 2
-    except OSError as exc:
-        log(logger, "start_failed", logging.ERROR, error=exc)
+    except StartError as exc:
+        log(logger, "start_failed", logging.ERROR, error=str(exc))
         return 2
-    try:
-        asyncio.run(daemon.run())
-    except RuntimeError as exc:
+    except PermissionError as exc:
+        log(logger, "start_failed", logging.ERROR, error=f"permission denied: {exc.filename}: run as root")
+        return 2
+    except OSError as exc:
         log(logger, "start_failed", logging.ERROR, error=exc)
         return 2
     return 0

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hacore import statefile
 from hacore.atomic import atomic_write
 
 KEEP = 1000
@@ -22,13 +23,7 @@ class History:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        try:
-            self._entries: list[dict[str, Any]] = json.loads(path.read_text())
-        except FileNotFoundError:
-            self._entries = []
-        except ValueError:  # unreadable: start anew, but keep the evidence
-            path.rename(path.with_suffix(".corrupt"))
-            self._entries = []
+        self._entries: list[dict[str, Any]] = statefile.load(path, _entries_ok, [])
 
     def append(self, when_s: float, old: str, new: str, reason: str) -> None:
         with self._lock:
@@ -43,3 +38,10 @@ class History:
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._entries)
+
+
+def _entries_ok(value: Any) -> bool:
+    keys = {"when": (int, float), "old": str, "new": str, "reason": str}
+    return isinstance(value, list) and all(
+        isinstance(e, dict) and set(e) == set(keys) and all(isinstance(e[k], t) for k, t in keys.items())
+        for e in value)

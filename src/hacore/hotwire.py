@@ -4,8 +4,9 @@ says who it is and what it believes it is.
 It is not part of the election (that is VRRP on the HA links). It lets a node
 see split brain (both master, no adverts between them), show the peer's
 rank, and refuse maintenance when the peer could not take over.
-Rules: pure; HMAC-sealed with the cluster key; decoding returns a reason
-string on bad input, never raises.
+Rules: pure; HMAC-sealed with the hotwire subkey (hacore.keys); counters
+from hacore.replay, so a replay is refused also across restarts; decoding
+returns a reason string on bad input, never raises.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass
+
+from hacore.replay import ReplayWindow
 
 PORT = 3780
 MAGIC = b"HCS1"
@@ -27,7 +30,7 @@ class Status:
     role: str
     priority: int
     maintenance: bool
-    counter: int  # grows with every message; replays are refused
+    counter: int  # from the sender's CounterSource; replays are refused
     digest: str  # shared configuration digest
 
 
@@ -63,17 +66,15 @@ def unseal(key: bytes, data: bytes) -> Status | str:
 
 
 class Receiver:
-    """Verifies and de-duplicates statuses per sending node."""
+    """Verifies statuses and refuses replays per sending node."""
 
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes, window: ReplayWindow):
         self.key = key
-        self.last: dict[str, int] = {}
+        self.window = window
 
-    def accept(self, data: bytes) -> Status | str:
+    def accept(self, data: bytes, now_us: int) -> Status | str:
         status = unseal(self.key, data)
         if isinstance(status, str):
             return status
-        if status.counter <= self.last.get(status.node, -1):
-            return "replay"
-        self.last[status.node] = status.counter
-        return status
+        verdict = self.window.check(status.node, status.counter, now_us)
+        return status if verdict == "ok" else verdict

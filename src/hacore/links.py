@@ -1,7 +1,9 @@
 """Facts about network interfaces from the kernel, and their events (pyroute2).
 
 Rules: reading only; nothing here changes the kernel. Carrier and address
-changes come from netlink events, never from polling.
+changes come from netlink events, never from polling. Links are known by
+name: one deleted and re-created (a VLAN or bond rebuilt, a driver reload)
+comes back with a new index, and that is an event of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
 RTM_NEWLINK = 16
+RTM_DELLINK = 17
 RTM_NEWADDR = 20
 RTM_DELADDR = 21
 logger = logging.getLogger("hacore.links")
@@ -38,13 +41,13 @@ def _carrier(msg: object) -> bool:
 
 
 async def lookup(names: list[str]) -> dict[str, LinkInfo]:
-    """Index, MAC, carrier and addresses of each named interface; KeyError names a missing one."""
+    """Index, MAC, carrier and addresses of each named interface that exists (missing ones are left out)."""
     out: dict[str, LinkInfo] = {}
     async with AsyncIPRoute() as ipr:
         links = {m.get("ifname"): m async for m in await ipr.link("dump")}
         for name in names:
             if name not in links:
-                raise KeyError(f"interface {name!r} does not exist")
+                continue
             m = links[name]
             addrs = [a async for a in await ipr.addr("dump", index=m["index"])]
             v4 = tuple(a.get("address") for a in addrs if a["family"] == 2)
@@ -55,24 +58,39 @@ async def lookup(names: list[str]) -> dict[str, LinkInfo]:
     return out
 
 
-async def watch(index: dict[str, int], on_carrier: Callable[[str, bool], None],
+async def watch(names: set[str], on_link: Callable[[str, int | None, bool], None],
                 on_address: Callable[[str], None]) -> None:
-    """Until cancelled: on_carrier(ifname, up) for every carrier change of the named links,
-    on_address(ifname) for every address added to or removed from them."""
-    names = {i: n for n, i in index.items()}
-    last: dict[str, bool] = {}
+    """Until cancelled: on_link(ifname, index, carrier) when a named link appears, changes index or
+    carrier, on_link(ifname, None, False) when it is deleted; on_address(ifname) for every address
+    added to or removed from it."""
+    last: dict[str, tuple[int, bool]] = {}
+    by_index: dict[int, str] = {}
     async with AsyncIPRoute() as ipr:
         await ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        # After bind, so nothing falls between the dump and the first event.
+        async for m in await ipr.link("dump"):
+            if m.get("ifname") in names:
+                last[m.get("ifname")] = (m["index"], _carrier(m))
+                by_index[m["index"]] = m.get("ifname")
         while True:
             async for msg in ipr.get():
-                kind, name = msg["header"]["type"], names.get(msg["index"])
-                if name is None:
-                    continue
-                if kind == RTM_NEWLINK:
-                    up = _carrier(msg)
-                    if last.get(name) != up:
-                        last[name] = up
-                        on_carrier(name, up)
+                kind = msg["header"]["type"]
+                if kind in (RTM_NEWLINK, RTM_DELLINK):
+                    name = msg.get("ifname") or by_index.get(msg["index"])
+                    if name not in names:
+                        continue
+                    if kind == RTM_DELLINK:
+                        by_index.pop(msg["index"], None)
+                        if last.pop(name, None) is not None:
+                            on_link(name, None, False)
+                        continue
+                    state = (msg["index"], _carrier(msg))
+                    by_index[msg["index"]] = name
+                    if last.get(name) != state:
+                        last[name] = state
+                        on_link(name, *state)
                 elif kind in (RTM_NEWADDR, RTM_DELADDR):
-                    on_address(name)
+                    name = by_index.get(msg["index"])
+                    if name is not None:
+                        on_address(name)
             await asyncio.sleep(0)

@@ -7,14 +7,19 @@ events; ordinary messages work too.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
 
 
 def _quote(value: Any) -> str:
+    """A value as one logfmt token: quoted and escaped when it needs it, so no value (a peer's or a
+    client's text included) can end the line or forge a field."""
     s = str(value)
-    return f'"{s}"' if (not s or any(c in s for c in ' "=')) else s
+    if s and s.isprintable() and not any(c in s for c in ' "=\\'):
+        return s
+    return json.dumps(s)  # ASCII only: no control or line-separator character survives unescaped
 
 
 class LogfmtFormatter(logging.Formatter):
@@ -23,7 +28,7 @@ class LogfmtFormatter(logging.Formatter):
         parts = [f"level={record.levelname.lower()}", f"event={_quote(record.getMessage())}"]
         parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
         if record.exc_info:
-            parts.append(f"exc={_quote(self.formatException(record.exc_info).splitlines()[-1])}")
+            parts.append(f"exc={_quote(self.formatException(record.exc_info))}")  # the whole traceback, escaped
         return " ".join(parts)
 
 

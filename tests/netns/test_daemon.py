@@ -14,7 +14,9 @@ import pytest
 from hacore.config.validate import check
 from hacore.control import request
 from hacore.lab import netns
+from hacore.lab.faults import addresses
 from hacore.lab.topology import NODES, Lab
+from hacore.lab.wait import wait_until
 from tests.netns.conftest import config_path, hacore
 
 
@@ -65,11 +67,14 @@ def test_update_trigger_delay_is_live_and_persisted(cluster: Lab) -> None:
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("-1", "must be a positive number of seconds"),
-    ("0", "must be a positive number of seconds"),
-    ("abc", "not a number of seconds: 'abc'"),
-    ("nan", "must be a positive number of seconds"),
-    ("1e9", "must be between 0.03 and 122.85 seconds"),
+    ("-1", "not a plain decimal number of seconds: '-1'"),
+    ("0", "must be between 0.03 and 122.85 seconds"),
+    ("abc", "not a plain decimal number of seconds: 'abc'"),
+    ("nan", "not a plain decimal number of seconds: 'nan'"),
+    ("1e9", "not a plain decimal number of seconds: '1e9'"),
+    ("1_0", "not a plain decimal number of seconds: '1_0'"),
+    (" 3", "not a plain decimal number of seconds: ' 3'"),
+    ("200", "must be between 0.03 and 122.85 seconds"),
 ])
 def test_bad_delays_are_refused_and_change_nothing(cluster: Lab, value: str, message: str) -> None:
     before = config_path(cluster, "node1").read_text()
@@ -123,13 +128,27 @@ def _raw(lab: Lab, node: str, payload: bytes) -> bytes:
 
 def test_bad_requests_are_answered_counted_and_survived(cluster: Lab) -> None:
     bad = [b"not json\n", b"[1,2]\n", b'{"cmd": 5}\n', b'{"cmd": "nope"}\n', b'{"cmd": "info", "args": 3}\n',
-           b'{"cmd": "extc.get", "args": {"bogus": 1}}\n', b"\n", b"x" * 200_000 + b"\n", b'{"cmd":']
+           b'{"cmd": "extc.get", "args": {"bogus": 1}}\n', b"\n", b"x" * 200_000 + b"\n", b'{"cmd":',
+           b"[" * 100_000 + b"\n", b'{"cmd": "info", "extra": 1}\n']
     for payload in bad:
         reply = json.loads(_raw(cluster, "node1", payload))
-        assert reply["ok"] is False and reply["error"]
+        assert reply["ok"] is False and reply["error"] and "internal error" not in reply["error"]
     data = request(cluster.socket("node1"), "info")
     assert data["control_bad_requests"] == len(bad)
     assert data["node"] == "node1"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ({"variable": "UPDATE_TRIGGER_DELAY", "value": True}, "argument 'value' must be a str, got bool"),
+    ({"variable": "UPDATE_TRIGGER_DELAY", "value": 1}, "argument 'value' must be a str, got int"),
+    ({"variable": ["UPDATE_TRIGGER_DELAY"], "value": "3"}, "argument 'variable' must be a str, got list"),
+    ({"variable": {"a": {"b": {"c": 1}}}, "value": "3"}, "argument 'variable' must be a str, got dict"),
+    ({"value": "3"}, "argument 'variable' is required"),
+])
+def test_requests_that_do_not_fit_the_schema_are_refused_in_one_line(cluster: Lab, args: dict, message: str) -> None:
+    reply = json.loads(_raw(cluster, "node1", json.dumps({"cmd": "extc.set", "args": args}).encode() + b"\n"))
+    assert reply == {"ok": False, "error": f"extc.set: {message}"}
+    assert info(cluster, "node1")["update_trigger_delay_s"] == 2
 
 
 def test_invalid_start_config_is_refused_with_its_path(lab: Lab) -> None:
@@ -143,15 +162,33 @@ def test_invalid_start_config_is_refused_with_its_path(lab: Lab) -> None:
     assert not lab.socket("node2").exists()
 
 
-def test_a_missing_ha_interface_is_reported_and_the_daemon_keeps_serving(lab: Lab) -> None:
+def test_a_missing_ha_interface_is_waited_for_and_the_election_starts_when_it_appears(lab: Lab) -> None:
     cfg = config_path(lab, "node1")
     cfg.write_text(cfg.read_text().replace('name = "lan2"', 'name = "lan9"').replace(
         'interface = "lan2"', 'interface = "lan9"'))
     netns.start_daemon(lab, "node1")
     data = info(lab, "node1")
     assert data["cluster_state"] == "none"
-    assert data["cluster_reason"] == "the cluster cannot run: interface 'lan9' does not exist"
-    assert "cluster_reason: the cluster cannot run" in hacore(lab, "node1", "cluster", "info").stdout
+    assert data["cluster_reason"] == "waiting for interface lan9"
+    assert "cluster_reason: waiting for interface lan9" in hacore(lab, "node1", "cluster", "info").stdout
+    # The network configuration brings the interface up under its configured name: no restart needed.
+    for cmd in ("set lan2 down", "set lan2 name lan9", "set lan9 up"):
+        netns.run_in(lab, "node1", ["ip", "link", *cmd.split()])
+    wait_until(lambda: info(lab, "node1")["cluster_state"] == "master", 10, what="node1 master once lan9 exists")
+    assert addresses(lab, "node1", "lan9") >= {"203.0.113.1/24"}
+    assert info(lab, "node1")["cluster_reason"] == ""
+
+
+def test_a_second_daemon_on_the_same_state_directory_is_refused(cluster: Lab) -> None:
+    state = cluster.node_dir("node1") / "state"
+    proc = subprocess.run(netns.exec_argv(cluster, "node1", [
+        sys.executable, "-m", "hacore", "--socket", str(cluster.node_dir("node1") / "second.sock"), "daemon",
+        "-c", str(config_path(cluster, "node1")), "--state-dir", str(state)]),
+        capture_output=True, text=True, timeout=30)
+    pid = netns.recorded_pids(cluster)["node1"]
+    assert proc.returncode == 2
+    assert f'error="another hacore daemon (pid {pid}) holds {state}"' in proc.stderr
+    assert info(cluster, "node1")["node"] == "node1"  # the first one still serves on its socket
 
 
 def test_a_corrupt_runtime_file_is_set_aside_not_fatal(lab: Lab) -> None:
@@ -160,5 +197,5 @@ def test_a_corrupt_runtime_file_is_set_aside_not_fatal(lab: Lab) -> None:
     (state / "runtime.json").write_text('{"maintenance": tr')  # torn by a crash on a bad disk
     netns.start_daemon(lab, "node1")
     assert info(lab, "node1")["maintenance"] is False
-    assert (state / "runtime.corrupt").read_text() == '{"maintenance": tr'
+    assert (state / "runtime.json.corrupt").read_text() == '{"maintenance": tr'
     assert info(lab, "node1")["control_bad_requests"] == 0

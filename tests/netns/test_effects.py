@@ -46,9 +46,9 @@ def test_graceful_stop_hands_over_with_priority_zero_and_removes_the_vips(make_c
 
 def test_the_hmac_counter_survives_a_restart(make_cluster: Callable[..., Lab]) -> None:
     """node1's clock ran an hour ahead and was then stepped back: node2 has seen counters from the
-    future, so after a restart node1 must continue from its last counter, not from its clock."""
+    future, so after a restart node1 must continue from its reserved high-water mark, not its clock."""
     lab = make_cluster()
-    counter = lab.node_dir("node1") / "state" / "hmac_counter"
+    counter = lab.node_dir("node1") / "state" / "counter_hwm.json"
     netns.stop_daemon(lab, "node1")
     ahead = int(counter.read_text()) + 3600 * 10**6
     counter.write_text(str(ahead))

@@ -47,6 +47,7 @@ def test_election_by_priority(make_cluster: Callable[..., Lab]) -> None:
     wait_until(lambda: holds_vips(lab, "node1"), 5, what="the VIPs on node1")
     assert holds_no_vip(lab, "node2")
     assert client_reaches_server(lab)
+    wait_until(lambda: info(lab, "node2")["rank"]["peer"]["seen"], 5, what="node1's status on the hotwire")
     one, two = info(lab, "node1"), info(lab, "node2")
     assert one["rank"]["self"] == {"links_up": 2, "ping_ok": True, "priority_class": "high", "priority": 52,
                                    "demotion": "-", "maintenance": False}

@@ -55,12 +55,13 @@ def test_down_finds_leftovers_by_prefix_after_a_crash(lab: Lab) -> None:
     assert netns.down(lab) == []  # idempotent
 
 
-def test_down_without_a_name_removes_every_lab(cleanup: Cleanup, lab: Lab) -> None:
-    other = Lab(lab.name + "c")
+def test_down_removes_only_its_own_lab_even_when_another_shares_the_prefix(cleanup: Cleanup, lab: Lab) -> None:
+    other = Lab(lab.name + "-router")  # its namespaces start with this lab's prefix
     cleanup.add("second lab", lambda: netns.down(other))
     netns.up(other)
-    netns.down(None)
-    assert netns.namespaces(lab.prefix) == [] and netns.namespaces(other.prefix) == []
+    netns.down(lab)
+    assert netns.own_namespaces(lab) == []
+    assert sorted(netns.own_namespaces(other)) == sorted(other.ns(r) for r in ROLES)
 
 
 def test_building_an_existing_lab_is_refused_and_leaves_it_intact(lab: Lab) -> None:

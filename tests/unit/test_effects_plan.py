@@ -10,12 +10,12 @@ from ipaddress import ip_address
 from hacore import hotwire
 from hacore.effects.announce import garp_frame, na_message
 from hacore.effects.vips import Plan, Vip, plan
-from hacore.vrrp.auth import derive_key
+from hacore.replay import ReplayWindow
 
 A = Vip.of("lan1", "198.51.100.101/24")
 B = Vip.of("lan2", "2001:db8:200:0::1/64")
 FOREIGN = Vip.of("lan1", "198.51.100.102/24")  # the node's own address: never hacore's to remove
-KEY = derive_key("insecure")
+KEY = bytes(range(32))
 
 
 def test_vip_plan_adds_missing_and_removes_only_owned() -> None:
@@ -50,17 +50,17 @@ STATUS = hotwire.Status("node1", "master", 52, False, 1000, "abc")
 
 
 def test_status_round_trip_and_replay() -> None:
-    rx = hotwire.Receiver(KEY)
-    assert rx.accept(hotwire.seal(KEY, STATUS)) == STATUS
-    assert rx.accept(hotwire.seal(KEY, STATUS)) == "replay"
-    assert rx.accept(hotwire.seal(KEY, replace(STATUS, counter=1001))) == replace(STATUS, counter=1001)
+    rx = hotwire.Receiver(KEY, ReplayWindow())
+    assert rx.accept(hotwire.seal(KEY, STATUS), 1000) == STATUS
+    assert rx.accept(hotwire.seal(KEY, STATUS), 1000) == "replay"
+    assert rx.accept(hotwire.seal(KEY, replace(STATUS, counter=1001)), 1000) == replace(STATUS, counter=1001)
 
 
 def test_status_bad_input_is_a_reason_not_an_exception() -> None:
     good = hotwire.seal(KEY, STATUS)
     assert hotwire.unseal(KEY, b"HCS1") == "short"
     assert hotwire.unseal(KEY, b"XXXX" + good[4:]) == "bad_magic"
-    assert hotwire.unseal(derive_key("other"), good) == "bad_auth"
+    assert hotwire.unseal(bytes(32), good) == "bad_auth"
     assert hotwire.unseal(KEY, good + b"x" * 2000) == "too_long"
     forged = b'{"node":"x"}'
     assert hotwire.unseal(KEY, b"HCS1" + forged + hotwire._mac(KEY, forged)) == "malformed"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from hacore import history
 from hacore.history import History
 
@@ -27,4 +29,11 @@ def test_history_keeps_the_newest(tmp_path: Path, monkeypatch) -> None:  # type:
 def test_a_corrupt_file_is_set_aside(tmp_path: Path) -> None:
     (tmp_path / "roles.json").write_text("{not json")
     assert History(tmp_path / "roles.json").entries() == []
-    assert (tmp_path / "roles.corrupt").read_text() == "{not json"
+    assert (tmp_path / "roles.json.corrupt").read_text() == "{not json"
+
+
+@pytest.mark.parametrize("content", ["{}", "[1, 2]", '[{"when": "x", "old": 1}]', '"a string"', "null"])
+def test_json_of_the_wrong_shape_is_set_aside_too(tmp_path: Path, content: str) -> None:
+    (tmp_path / "roles.json").write_text(content)
+    assert History(tmp_path / "roles.json").entries() == []
+    assert (tmp_path / "roles.json.corrupt").read_text() == content

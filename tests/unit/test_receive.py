@@ -7,7 +7,8 @@ import socket
 from pathlib import Path
 from types import ModuleType
 
-from hacore.vrrp.auth import TRAILER_LEN, Signer, Verifier, derive_key
+from hacore.replay import ReplayWindow
+from hacore.vrrp.auth import TRAILER_LEN, Verifier, seal
 from hacore.vrrp.codec import Advert, Expect
 from hacore.vrrp.drops import AuthType, Checksum, Drop
 from hacore.vrrp.machine import Advert as Event
@@ -32,15 +33,16 @@ def test_wrong_vrid_and_bad_header_are_drops(codec: ModuleType) -> None:
 
 
 def test_ipv6_hmac_advert_is_verified(codec: ModuleType) -> None:
-    key = derive_key("insecure")
+    key = bytes(range(32))
     src, dst = socket.inet_pton(socket.AF_INET6, "fe80::1"), socket.inet_pton(socket.AF_INET6, "ff02::12")
     adv = Advert(3, 51, 52, 66, (__import__("ipaddress").ip_address("2001:db8:200::1"),))
-    wire = Signer(key).seal(adv, src, dst, Checksum.PSEUDO, 1, codec.encode)
+    wire = seal(key, adv, src, dst, Checksum.PSEUDO, 1, codec.encode)
     expect = Expect(version=3, vrid=51, trailer_len=TRAILER_LEN, auth_type=AuthType.NONE)
-    verifier = Verifier(key)
+    verifier = Verifier(key, ReplayWindow())
     ev = accept("lan2", socket.AF_INET6, Received(wire, src, dst, 255, 5_000_000), expect, codec, verifier)
     assert isinstance(ev, Event) and ev.priority == 52 and ev.interval_us == 660_000
     again = accept("lan2", socket.AF_INET6, Received(wire, src, dst, 255, 6_000_000), expect, codec, verifier)
     assert again == Drop.REPLAY
-    hop = accept("lan2", socket.AF_INET6, Received(wire, src, dst, 64, 0), expect, codec, Verifier(key))
+    hop = accept("lan2", socket.AF_INET6, Received(wire, src, dst, 64, 0), expect, codec,
+                 Verifier(key, ReplayWindow()))
     assert hop == Drop.BAD_TTL

@@ -106,6 +106,10 @@ class Cluster:
     ha_interfaces: tuple[HaInterface, ...] = shared(default_factory=tuple)
     passphrase: str = shared("")
     auth: AuthMode = shared(AuthMode.HMAC)
+    # Keys the hotwire (peer status); required with auth "pass", whose passphrase travels in clear text.
+    hotwire_secret: str = shared("")
+    # Per-cluster salt of the key derivation; empty: the hotwire address pair and the VRID offset.
+    key_salt: str = shared("")
     vrid_offset: int = shared(50)
     update_trigger_delay_s: float = shared(DEFAULT_UPDATE_TRIGGER_DELAY_S)
     # Anti-flap: a voluntary role change (preemption) waits this long after the last one,

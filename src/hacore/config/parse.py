@@ -89,20 +89,39 @@ def _build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:
 
 def from_dict(data: dict[str, Any]) -> Config:
     """Build a Config from plain data; raises ConfigError listing every type problem."""
-    problems: list[Problem] = []
-    cfg = _build(Config, data, "", problems)
+    cfg, problems = parse_partial(data)
     if problems:
         raise ConfigError(problems)
     return cfg
 
 
-def parse(text: str) -> Config:
-    """Parse TOML text; raises ConfigError (a TOML syntax error is one problem with its line)."""
+def parse_partial(data: dict[str, Any]) -> tuple[Config, list[Problem]]:
+    """A Config with defaults where a value had the wrong type, and those type problems."""
+    problems: list[Problem] = []
+    return _build(Config, data, "", problems), problems
+
+
+def load_toml(text: str) -> dict[str, Any]:
+    """TOML text to plain data; ConfigError (one problem with its line) on a syntax error."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem("(toml)", str(exc))]) from None
-    return from_dict(data)
+
+
+def parse(text: str) -> Config:
+    """Parse TOML text; raises ConfigError (a TOML syntax error is one problem with its line)."""
+    return from_dict(load_toml(text))
+
+
+def decode(data: bytes) -> str:
+    """A configuration file's bytes as text; ConfigError in one line when it is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([Problem("(file)", f"not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, "
+                                             f"offset {exc.start}")]) from None
 
 
 def to_dict(obj: Any, drop_local: bool = False) -> Any:

@@ -10,7 +10,7 @@ from collections import Counter
 from ipaddress import ip_address, ip_interface
 
 from hacore.config.model import AuthMode, Config
-from hacore.config.parse import ConfigError, Problem, parse
+from hacore.config.parse import ConfigError, Problem, load_toml, parse_partial
 from hacore.vrrp.rank import MAX_LINKS
 
 # Max Adver Int is 12 bits of centiseconds and master-down = 3 x advert, so
@@ -98,6 +98,9 @@ def validate(cfg: Config) -> list[Problem]:
         out.append(Problem("cluster.passphrase", f"required with auth {c.auth.value!r}"))
     if c.auth == AuthMode.PASS and len(c.passphrase.encode()) > PASS_KEY_MAX:
         out.append(Problem("cluster.passphrase", f"auth 'pass' carries at most {PASS_KEY_MAX} bytes"))
+    if c.auth == AuthMode.PASS and c.hotwire.interface and (not c.hotwire_secret or c.hotwire_secret == c.passphrase):
+        out.append(Problem("cluster.hotwire_secret", "required with auth 'pass', and not the passphrase: "
+                                                     "VRRPv2 sends the passphrase in clear text"))
     out += check_update_trigger_delay(c.update_trigger_delay_s, c.auth, "cluster.update_trigger_delay_s")
 
     _dupes(ha_names, "cluster.ha_interfaces", "HA interface", out)
@@ -226,9 +229,12 @@ def _check_nat(cfg: Config, ha_ifs: set[str], vips: set[str], out: list[Problem]
 
 
 def check(text: str) -> tuple[Config, list[Problem]]:
-    """Parse and validate; raises ConfigError with every error (and the warnings)."""
-    cfg = parse(text)
-    problems = validate(cfg)
+    """Parse and validate; raises ConfigError with every error, type and rule errors together (and the
+    warnings). A rule is not judged on a value that was already refused for its type."""
+    cfg, problems = parse_partial(load_toml(text))
+    refused = [p.path for p in problems]
+    problems += [r for r in validate(cfg) if not any(r.path == t or r.path.startswith((t + ".", t + "["))
+                                                     for t in refused)]
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
     return cfg, problems

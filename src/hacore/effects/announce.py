@@ -50,6 +50,12 @@ class Announcer:
     def na(self, ifname: str, ifindex: int, mac: bytes, ip6: str) -> None:
         send_na(ifname, ifindex, mac, ip6)
 
+    def forget(self, ifname: str) -> None:
+        """Drop the socket of an interface that was deleted or re-created (it is bound to the old index)."""
+        s = self._packet.pop(ifname, None)
+        if s is not None:
+            s.close()
+
     def close(self) -> None:
         for s in self._packet.values():
             s.close()

@@ -2,15 +2,18 @@
 
 Rules: observe -> plan (pure) -> apply; applying twice changes nothing. Only
 addresses hacore owns (the configured VIPs) are ever removed; IPv6 VIPs are
-added without duplicate address detection, so they work at once.
+added without duplicate address detection, so they work at once. Each VIP
+is applied on its own: one that fails (its interface gone, netlink refusing)
+is reported and never stops the others.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_interface
 
 from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 
@@ -33,6 +36,7 @@ def _order(vip: Vip) -> tuple[int, str, str]:
 class Plan:
     add: tuple[Vip, ...]
     remove: tuple[Vip, ...]
+    failed: dict[Vip, str] = field(default_factory=dict, compare=False)  # after apply: what did not take
 
     def __bool__(self) -> bool:
         return bool(self.add or self.remove)
@@ -46,7 +50,7 @@ def plan(desired: set[Vip], present: set[Vip], owned: set[Vip]) -> Plan:
 class VipReconciler:
     def __init__(self, owned: set[Vip], index: dict[str, int]):
         self.owned = owned
-        self.index = index  # ifname -> ifindex of every HA interface
+        self.index = index  # ifname -> ifindex of the HA interfaces that exist now (kept current by the caller)
 
     async def observe(self, ipr: AsyncIPRoute) -> set[Vip]:
         """Owned addresses that are on their interfaces now (one dump for all of them)."""
@@ -65,8 +69,15 @@ class VipReconciler:
             todo = plan(desired, await self.observe(ipr), self.owned)
             for verb, vips in (("add", todo.add), ("del", todo.remove)):
                 for vip in vips:
+                    index = self.index.get(vip.ifname)
+                    if index is None:
+                        todo.failed[vip] = f"interface {vip.ifname} does not exist"
+                        continue
                     iface = ip_interface(vip.cidr)
                     flags = IFA_F_NODAD if iface.version == 6 and verb == "add" else 0
-                    await ipr.addr(verb, index=self.index[vip.ifname], address=str(iface.ip),
-                                   prefixlen=iface.network.prefixlen, **({"flags": flags} if flags else {}))
+                    try:
+                        await ipr.addr(verb, index=index, address=str(iface.ip),
+                                       prefixlen=iface.network.prefixlen, **({"flags": flags} if flags else {}))
+                    except (NetlinkError, OSError) as exc:
+                        todo.failed[vip] = f"{verb}: {exc}"
         return todo

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from hacore.cli import Failure, command
+from hacore.clikit import Failure, command
 from hacore.lab import demo, netns
 from hacore.lab.topology import NODES, Lab
 
@@ -53,10 +53,11 @@ def lab_up(ctx: click.Context, name: str) -> tuple[Any, str]:
 
 
 @command(lab, "down")
-@click.option("--name", default=None, help="lab name; default: every hacore lab")
-def lab_down(ctx: click.Context, name: str | None) -> tuple[Any, str]:
+@name_option
+@click.option("--all", "every", is_flag=True, help="every hacore lab on this machine, whoever built it")
+def lab_down(ctx: click.Context, name: str, every: bool) -> tuple[Any, str]:
     """Remove the lab: processes, namespaces, files (idempotent)."""
-    removed = netns.down(Lab(name) if name else None)
+    removed = netns.down(None if every else Lab(name))
     return {"removed": removed}, "\n".join(removed) or "nothing to remove"
 
 
@@ -94,7 +95,7 @@ def bench_failover(ctx: click.Context, runs: int) -> tuple[Any, str]:
 def lab_demo(ctx: click.Context, name: str, delay_s: float, keep: bool) -> tuple[Any, str]:
     """Form the cluster, fail the master under traffic, show the outage and the TCP stream."""
     the_lab = Lab(name)
-    if netns.namespaces(the_lab.prefix):
+    if netns.own_namespaces(the_lab):
         _progress(f"removing an earlier lab {name}")
         netns.down(the_lab)
     try:

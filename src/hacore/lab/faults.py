@@ -13,7 +13,7 @@ import signal
 import subprocess
 
 from hacore.lab.netns import LabError, ip_cmd, recorded_pids, run_in
-from hacore.lab.topology import PORTS, Lab
+from hacore.lab.topology import NODE_ADDR, PORTS, Lab
 
 _FAULT_TABLE = "hacore_fault"
 
@@ -23,6 +23,21 @@ def set_port(lab: Lab, node: str, link: str, up: bool) -> None:
     ip_cmd(["-n", lab.ns("sw"), "link", "set", PORTS[(node, link)], "up" if up else "down"])
 
 
+def delete_link(lab: Lab, node: str, link: str) -> None:
+    """Node's HA link vanishes (a VLAN or bond torn down, a driver unloaded): both veth ends go."""
+    ip_cmd(["-n", lab.ns("sw"), "link", "del", PORTS[(node, link)]])
+
+
+def create_link(lab: Lab, node: str, link: str) -> None:
+    """The link comes back under its old name, with a new index, its addresses and carrier."""
+    port, bridge = PORTS[(node, link)], "br-ext" if link == "lan1" else "br-int"
+    ip_cmd(["-n", lab.ns("sw"), "link", "add", port, "type", "veth", "peer", "name", link, "netns", lab.ns(node)])
+    ip_cmd(["-n", lab.ns("sw"), "link", "set", port, "master", bridge, "up"])
+    for addr in NODE_ADDR[node][link]:
+        ip_cmd(["-n", lab.ns(node), "addr", "add", addr, "dev", link, *(["nodad"] if ":" in addr else [])])
+    ip_cmd(["-n", lab.ns(node), "link", "set", link, "up"])
+
+
 def set_hotwire(lab: Lab, up: bool) -> None:
     ip_cmd(["-n", lab.ns("node1"), "link", "set", "lan3", "up" if up else "down"])
 
@@ -30,7 +45,7 @@ def set_hotwire(lab: Lab, up: bool) -> None:
 def block_vrrp(lab: Lab, on: bool) -> None:
     """The switch drops IP protocol 112 while links stay up (the seed's broken switch)."""
     if on:
-        _nft(lab, "sw", f"table bridge {_FAULT_TABLE} {{ chain forward {{ type filter hook forward priority 0; "
+        nft(lab, "sw", f"table bridge {_FAULT_TABLE} {{ chain forward {{ type filter hook forward priority 0; "
                         "ip protocol 112 drop; ip6 nexthdr 112 drop; }; }")
     else:
         run_in(lab, "sw", ["nft", "delete", "table", "bridge", _FAULT_TABLE], check=False)
@@ -42,12 +57,12 @@ def drop_pings_from(lab: Lab, role: str, src: str, on: bool) -> None:
     if on:
         rules = (f"table inet {table} {{ chain input {{ type filter hook input priority 0; "
                  f"ip saddr {src} icmp type echo-request drop; }}; }}")
-        _nft(lab, role, rules)
+        nft(lab, role, rules)
     else:
         run_in(lab, role, ["nft", "delete", "table", "inet", table], check=False)
 
 
-def _nft(lab: Lab, role: str, rules: str) -> None:
+def nft(lab: Lab, role: str, rules: str) -> None:
     proc = subprocess.run(["ip", "netns", "exec", lab.ns(role), "nft", "-f", "-"], input=rules, text=True,
                           capture_output=True, check=False)
     if proc.returncode:

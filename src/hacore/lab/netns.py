@@ -40,6 +40,12 @@ def namespaces(prefix: str = PREFIX) -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
 
 
+def own_namespaces(lab: Lab) -> list[str]:
+    """The lab's namespaces by their exact names: never another lab's that shares the prefix."""
+    mine = {lab.ns(role) for role in ROLES}
+    return [ns for ns in namespaces(lab.prefix) if ns in mine]
+
+
 def exec_argv(lab: Lab, role: str, argv: list[str]) -> list[str]:
     return ["ip", "netns", "exec", lab.ns(role), *argv]
 
@@ -56,7 +62,7 @@ def up(lab: Lab, **variant: Any) -> None:
 
     variant: keyword arguments of topology.node_config for both nodes.
     """
-    if namespaces(lab.prefix):
+    if own_namespaces(lab):
         raise LabError(f"lab {lab.name!r} already exists: `hacore lab down --name {lab.name}` first")
     try:
         lab.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -160,7 +166,7 @@ def down(lab: Lab | None) -> list[str]:
                 os.kill(pid, signal.SIGTERM)
                 _reap(pid, 5.0)
                 removed.append(f"process {pid} ({node})")
-        for ns in namespaces(one.prefix):
+        for ns in own_namespaces(one):
             for pid in ip_cmd(["netns", "pids", ns]).split():
                 os.kill(int(pid), signal.SIGKILL)
                 removed.append(f"process {pid} (in {ns})")
@@ -173,7 +179,7 @@ def down(lab: Lab | None) -> list[str]:
 
 
 def status(lab: Lab) -> dict[str, Any]:
-    nss = namespaces(lab.prefix)
+    nss = own_namespaces(lab)
     daemons = {}
     for node in NODES:
         pid = recorded_pids(lab).get(node)

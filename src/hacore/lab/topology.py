@@ -158,6 +158,8 @@ directory_account = "fw-{node}"
 [cluster]
 enabled = true
 passphrase = "insecure"
+hotwire_secret = "lab hotwire secret"
+key_salt = "{lab.name}"
 auth = "{auth}"
 vrid_offset = 50
 update_trigger_delay_s = {delay_s}

@@ -32,7 +32,7 @@ def accept(link: str, family: int, rx: Received, expect: Expect, codec: ModuleTy
     if isinstance(adv, Drop):
         return adv
     if verifier is not None:
-        verdict = verifier.check(link, payload, src, dst)
+        verdict = verifier.check(link, payload, src, dst, rx.arrival_mono_ns // 1000)
         if verdict != Drop.OK:
             return verdict
     return Advert(link, src, adv.priority, adv.interval_cs * CS_US, rx.arrival_mono_ns // 1000)

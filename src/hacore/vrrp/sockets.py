@@ -46,8 +46,19 @@ class LinkSockets:
         self.src = socket.inet_pton(family, src)
         self.group = GROUP4 if family == socket.AF_INET else GROUP6
         self.dst = socket.inet_pton(family, self.group)
-        self.rx = self._open()
-        self.tx = self._open()
+        opened: list[socket.socket] = []
+        try:
+            opened.append(self._open())
+            opened.append(self._open())
+            self.rx, self.tx = opened
+            self._setup(src)
+        except OSError as exc:
+            for s in opened:
+                s.close()
+            raise OSError(exc.errno, f"VRRP sockets on {ifname} from {src}: {exc.strerror}") from None
+
+    def _setup(self, src: str) -> None:
+        family, ifindex = self.family, self.ifindex
         if family == socket.AF_INET:
             self.rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(GROUP4, ifindex))
             self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(GROUP4, ifindex))

@@ -1,0 +1,113 @@
+"""The peer-status channel on the hotwire (UDP/3780): every advert interval
+this node says who it is and what it believes it is; the peer's word comes
+back as election events.
+
+Rules: I/O only; the format is hacore.hotwire's. The socket is opened when
+the hotwire address exists and again whenever it comes back, so a missing
+address is waited for, not fatal. Datagrams from anyone but the peer's
+hotwire address, and every bad one, are counted and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from ipaddress import ip_address, ip_interface
+
+from hacore import hotwire
+from hacore.config.model import Config
+from hacore.logfmt import log
+from hacore.replay import CounterSource, ReplayWindow
+
+logger = logging.getLogger("hacore.peerlink")
+
+
+class PeerLink:
+    def __init__(self, cfg: Config, key: bytes, counter: CounterSource, window: ReplayWindow,
+                 on_status: Callable[[hotwire.Status], None], now_us: Callable[[], int]):
+        self.cfg = cfg
+        self.hw = cfg.cluster.hotwire
+        self.key = key
+        self.counter = counter
+        self.rx = hotwire.Receiver(key, window)
+        self.on_status = on_status
+        self.now_us = now_us
+        self.sock: socket.socket | None = None
+        self.error = ""  # why the socket is not open
+        self.drops: Counter[str] = Counter()
+        self.peer: tuple[hotwire.Status, float] | None = None  # status, monotonic seconds when received
+
+    def open(self) -> bool:
+        """Bind to our hotwire address; False (and why, in .error) while it does not exist."""
+        if self.sock is not None:
+            return True
+        local = str(ip_interface(self.hw.local_address).ip)
+        s = socket.socket(socket.AF_INET if ip_address(local).version == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.hw.interface.encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((local, hotwire.PORT))
+        except OSError as exc:
+            s.close()
+            error = f"cannot bind {local}:{hotwire.PORT} on {self.hw.interface}: {exc.strerror}"
+            if error != self.error:
+                log(logger, "hotwire_unavailable", logging.WARNING, error=error)
+            self.error = error
+            return False
+        s.setblocking(False)
+        self.sock, self.error = s, ""
+        asyncio.get_running_loop().add_reader(s.fileno(), self._readable)
+        log(logger, "hotwire_open", address=local, interface=self.hw.interface)
+        return True
+
+    def close(self) -> None:
+        if self.sock is not None:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
+            self.sock = None
+
+    async def run(self, status: Callable[[int], hotwire.Status], interval_s: Callable[[], float]) -> None:
+        """Until cancelled: send our status every interval; (re)open the socket when it is missing."""
+        while True:
+            if self.open():
+                try:
+                    msg = hotwire.seal(self.key, status(self.counter.next(self.now_us())))
+                    self.sock.sendto(msg, (self.hw.remote_address, hotwire.PORT))  # type: ignore[union-attr]
+                except OSError as exc:
+                    self.drops["send_error"] += 1
+                    if exc.errno in (19, 99):  # ENODEV, EADDRNOTAVAIL: the interface or address went away
+                        self.close()
+            await asyncio.sleep(interval_s())
+
+    def _readable(self) -> None:
+        assert self.sock is not None
+        for _ in range(64):
+            try:
+                data, addr = self.sock.recvfrom(hotwire.MAX_LEN + 1)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.drops["receive_error"] += 1
+                return
+            if ip_address(addr[0].split("%")[0]) != ip_address(self.hw.remote_address):
+                self.drops["wrong_peer"] += 1
+                continue
+            status = self.rx.accept(data, self.now_us())
+            if isinstance(status, str):
+                self.drops[status] += 1
+                continue
+            if status.role not in ("none", "backup", "master"):
+                self.drops["malformed"] += 1
+                continue
+            self.peer = (status, time.monotonic())
+            self.on_status(status)
+
+    def fresh(self, max_age_s: float) -> hotwire.Status | None:
+        if self.peer is None:
+            return None
+        status, at = self.peer
+        return status if time.monotonic() - at < max_age_s else None

@@ -1,0 +1,42 @@
+"""Adverts and peer status captured earlier cannot hold a restarted node back: the receiver keeps the
+counters it has seen across restarts, and counters must keep pace with real time."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+from hacore.lab import faults, netns
+from hacore.lab.topology import Lab
+from hacore.lab.wait import wait_until
+from tests.netns.conftest import info
+
+
+def _tool(lab: Lab, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(netns.exec_argv(lab, "router", [sys.executable, "-m", "tests.netns.replay", *args]))
+
+
+def test_adverts_captured_before_a_restart_cannot_keep_the_node_backup(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    capture = lab.node_dir("node1") / "captured.json"
+    assert _tool(lab, "capture", "--dev", "eth0", "--count", "4", "--out", str(capture)).wait(timeout=20) == 0
+    assert len(json.loads(capture.read_text())) == 4  # node1's adverts, as an attacker on the segment saw them
+    faults.signal_daemon(lab, "node1", signal.SIGKILL)  # node1 is gone for good
+    wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 5, what="node2 takes over")
+    netns.stop_daemon(lab, "node2")
+    # node2 restarts while the attacker replays node1's adverts: without memory of the counters it has
+    # seen, node2 would stay backup for as long as the replay lasts, and nobody would hold the VIPs.
+    attacker = _tool(lab, "replay", "--dev", "eth0", "--file", str(capture), "--rounds", "40", "--interval", "0.05")
+    try:
+        netns.start_daemon(lab, "node2")
+        wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 5,
+                   what="node2 master despite the replay")
+        wait_until(lambda: info(lab, "node2")["drops"].get("lan1", {}).get("replay", 0) > 0, 5,
+                   what="the replays counted")
+        assert info(lab, "node2")["machine_counters"].get("adverts_rx", 0) == 0  # none counted as node1 alive
+    finally:
+        attacker.kill()
+        attacker.wait()
