@@ -154,11 +154,10 @@ def maintenance_set(ctx: click.Context, words: tuple[str, ...], force: bool) -> 
     """1: hand over to the spare and stay backup (also across restarts); 0: take part again.
 
     The seed's own line works too: cluster maintainance set value "1"."""
-    if words[:1] == ("value",):
-        words = words[1:]
-    if len(words) != 1 or words[0] not in ("0", "1"):
+    value = words[1:] if words[:1] == ("value",) else words
+    if len(value) != 1 or value[0] not in ("0", "1"):
         raise Failure(f"maintenance set takes 1 or 0 (optionally after 'value'), got {' '.join(words)!r}")
-    data = _ask(ctx, "maintenance.set", value=words[0], force=force)
+    data = _ask(ctx, "maintenance.set", value=value[0], force=force)
     return data, "OK"
 
 

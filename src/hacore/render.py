@@ -12,7 +12,7 @@ from typing import Any
 # The seed's first four rows, in its order; the rest follow.
 INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "rank",
               "peer_rank", "split_brain", "peers", "vips", "update_trigger_delay_s", "auth", "advert_rx_path",
-              "failovers", "config_digest")
+              "failovers", "vip_errors", "link_problems", "hotwire_error", "config_digest")
 
 
 def rank_text(r: dict[str, Any]) -> str:

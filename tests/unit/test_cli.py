@@ -89,3 +89,21 @@ def test_info_table_explains_the_rank_of_both_nodes() -> None:
     assert rows["rank         "] == "1 HA links up, ping check ok, high -> VRRP priority 28; demoted: link down lan1"
     assert rows["peer_rank    "] == "node2 master: 2 HA links up, ping check ok, low -> VRRP priority 51"
     assert rows["split_brain  "] == "false"
+
+
+def test_the_readme_example_configuration_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    f = tmp_path / "readme.toml"
+    f.write_text(block)
+    code, out, err = run("config", "check", str(f))
+    assert (code, out.strip(), err) == (0, f"{f}: ok", "")
+
+
+def test_maintenance_takes_the_seeds_own_syntax(tmp_path: Path) -> None:
+    sock = str(tmp_path / "none.sock")
+    for words in (["value", "1"], ["1"], ["value", "0"]):
+        code, _, err = run("--socket", sock, "cluster", "maintainance", "set", *words)
+        assert code == 1 and "the hacore daemon is not running" in err  # parsed, then sent
+    code, _, err = run("--socket", sock, "cluster", "maintainance", "set", "value", "2")
+    assert code == 1 and "maintenance set takes 1 or 0 (optionally after 'value'), got 'value 2'" in err
