@@ -98,7 +98,7 @@ headers_dir="$venv/share/hacore/kernel-headers"
 if [ ! -e "/lib/modules/$kver/build" ] && [ "$exact_headers" = 0 ]; then
   nearest=$(ls -d /usr/src/linux-headers-*-"$arch" 2>/dev/null | sort -V | tail -n 1)
   if [ -z "$nearest" ]; then
-    say "no kernel headers found: the daemon will filter adverts without BPF"
+    say "no kernel headers found: bcc cannot compile BPF programs here (the daemon does not need them)"
   elif [ "$(readlink "$headers_dir.from" 2>/dev/null)" != "$nearest" ]; then
     rm -rf "$headers_dir" "$headers_dir.from"
     mkdir -p "$headers_dir"

@@ -68,6 +68,8 @@ def request(sock_path: Path, cmd: str, **args: Any) -> Any:
             buf += chunk
     except TimeoutError:
         raise ControlError(f"the hacore daemon did not answer within {TIMEOUT_S:g} s") from None
+    except ConnectionError:
+        raise ControlError(f"the hacore daemon closed the connection on {sock_path} without an answer") from None
     finally:
         s.close()
     try:

@@ -228,8 +228,8 @@ class Daemon:
     # -- control socket -----------------------------------------------------
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        who = _peer_name(writer.get_extra_info("socket"))
         try:
+            who = _peer_name(writer.get_extra_info("socket"))
             line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT_S)
             cmd, args = decode_request(line)
             sudo = args.pop("sudo_user", None)
@@ -249,6 +249,9 @@ class Daemon:
         except TimeoutError:
             self.bad_requests += 1
             reply = {"ok": False, "error": f"no request within {REQUEST_TIMEOUT_S:g} s"}
+        except ConnectionError:  # the client went away: nobody to answer
+            writer.close()
+            return
         except Exception as exc:  # a bug must not take the daemon down; the log keeps the traceback
             logger.exception("request_failed")
             reply = {"ok": False, "error": f"internal error ({type(exc).__name__}): see the daemon's log"}

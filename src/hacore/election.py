@@ -83,6 +83,9 @@ class Election:
         self.machine: Machine | None = None
         self.waiting: list[str] = []  # what must exist before the election can start
         self.link_problems: dict[str, str] = {}  # HA link -> why its adverts cannot run now
+        self._hotwire_index: int | None = None  # the peer link's socket is bound to this index
+        self._starting = False  # a start attempt is under way: events ask for another, not a second one
+        self._start_again = False
         self.counters: Counter[str] = Counter()
         self.restarts: Counter[str] = Counter()
         self._timer: asyncio.TimerHandle | None = None
@@ -101,9 +104,25 @@ class Election:
         await self._try_start()
 
     async def _try_start(self) -> None:
-        if self.machine is not None:
+        """Start once everything exists; one attempt at a time, again if something changed meanwhile."""
+        if self._starting:
+            self._start_again = True
             return
-        self.infos.update(await links.lookup(self.names))
+        self._starting = True
+        try:
+            while self.machine is None:
+                self._start_again = False
+                await self._start_once()
+                if not self._start_again:
+                    return
+        finally:
+            self._starting = False
+
+    async def _start_once(self) -> None:
+        hotwire = self.cfg.cluster.hotwire.interface
+        found = await links.lookup([*self.names, *([hotwire] if hotwire else [])])
+        self._hotwire_index = found.pop(hotwire).index if hotwire in found else None
+        self.infos.update(found)
         missing = [m for n in self.names for m in self.port.missing(n, self.infos.get(n))]
         if not missing:
             try:
@@ -121,14 +140,16 @@ class Election:
         await self._persist(force_hwm=True)  # the counter's reserve is on disk before the first advert
         c = self.cfg.cluster
         self.runner.vips.index.update({n: self.infos[n].index for n in self.names})
+        # A starting node is not master: VIPs a crash left behind go first, before anything can
+        # reconcile concurrently (the runner acts only once the machine exists).
+        removed = await self.runner.vips.apply(set())
+        if removed:
+            log(logger, "vips_removed_at_start", vips=",".join(v.cidr for v in removed.remove))
         params = Params(tuple(self.names), high=self.cfg.node.priority == Priority.HIGH,
                         update_trigger_delay_us=round(c.update_trigger_delay_s * 1e6),
                         min_hold_us=round(c.min_hold_s * 1e6), ping_failures=c.ping_check.failures,
                         local_ips=self.port.local_ips)
         self.machine = Machine(params, now_us(), enabled=c.enabled, maintenance=self.maintenance)
-        removed = await self.runner.vips.apply(set())  # a starting node is not master yet
-        if removed:
-            log(logger, "vips_removed_at_start", vips=",".join(v.cidr for v in removed.remove))
         log(logger, "election_started", links=",".join(self.names))
         for name in self.names:
             self._feed(Carrier(name, self.infos[name].carrier))
@@ -157,7 +178,6 @@ class Election:
             self._timer.cancel()
         await self.runner.stop()
         if self.machine is not None:
-            self.runner.vips.index.update({n: i.index for n, i in self.infos.items() if n in self.names})
             await self.runner.vips.apply(set())
         self._close_links()
         if self.peerlink is not None:
@@ -194,8 +214,10 @@ class Election:
             log(logger, "link_update_failed", logging.ERROR, error=repr(task.exception()))
 
     def _on_link(self, name: str, index: int | None, carrier: bool) -> None:
-        if self.peerlink is not None and name == self.cfg.cluster.hotwire.interface and name not in self.names:
-            self.peerlink.close()  # bound to the old index; the status loop opens it again
+        if self.peerlink is not None and name == self.cfg.cluster.hotwire.interface:
+            if index != self._hotwire_index:  # deleted or re-created: bound to the old index
+                self._hotwire_index = index
+                self.peerlink.close()  # the status loop opens it again once it can
             return
         if self.machine is None:
             self._spawn(self._try_start())

@@ -11,6 +11,7 @@ hotwire address, and every bad one, are counted and dropped.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import time
@@ -79,7 +80,7 @@ class PeerLink:
                     self.sock.sendto(msg, (self.hw.remote_address, hotwire.PORT))  # type: ignore[union-attr]
                 except OSError as exc:
                     self.drops["send_error"] += 1
-                    if exc.errno in (19, 99):  # ENODEV, EADDRNOTAVAIL: the interface or address went away
+                    if exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL):  # the interface or address went away
                         self.close()
             await asyncio.sleep(interval_s())
 

@@ -32,7 +32,8 @@ DRIFT_PPM = 1_000  # worst rate difference of two monotonic clocks (NTP slews at
 
 
 class CounterSource:
-    """The sender's counters. persist_hwm() must be written to disk before next() is used past it."""
+    """The sender's counters. The caller writes .hwm to disk before the first next(), and each value
+    want_hwm() returns, so no counter is ever used past a mark that is not on disk."""
 
     def __init__(self, stored_hwm: int, now_mono_us: int, now_real_us: int):
         self.base = max(stored_hwm, now_real_us)  # wall clock only as a floor when nothing is stored

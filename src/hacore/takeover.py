@@ -91,9 +91,9 @@ class TakeoverRunner:
             if todo is not None:
                 for vip, error in todo.failed.items():
                     self._failed(vip.cidr, error)
-                for vip in (*todo.add, *todo.remove):
-                    if vip not in todo.failed:
-                        self.vip_errors.pop(vip.cidr, None)
+                # Every VIP this pass did not report is where the role wants it: its old error is over.
+                for cidr in set(self.vip_errors) - {v.cidr for v in todo.failed}:
+                    del self.vip_errors[cidr]
                 if todo:
                     log(logger, "vips", add=",".join(v.cidr for v in todo.add) or "-",
                         remove=",".join(v.cidr for v in todo.remove) or "-",

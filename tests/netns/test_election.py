@@ -126,6 +126,9 @@ def test_the_high_node_takes_the_vips_back_when_it_returns(make_cluster: Callabl
     last = hacore(lab, "node2", "cluster", "history").stdout.splitlines()[-1]
     assert "master -> backup" in last and "peer priority 52 > ours 51" in last
     assert client_reaches_server(lab)
+    # The stale VIPs went before the election ran, without racing a reconcile (no failure counted).
+    assert "event=vips_removed_at_start" in (lab.node_dir("node1") / "daemon.log").read_text()
+    assert info(lab, "node1")["vip_failures"] == {}
 
 
 def test_maintenance_switchover_is_hitless_persistent_and_reversible(make_cluster: Callable[..., Lab]) -> None:

@@ -9,6 +9,7 @@ is reported and never stops the others.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from ipaddress import ip_interface
 
@@ -78,6 +79,9 @@ class VipReconciler:
                     try:
                         await ipr.addr(verb, index=index, address=str(iface.ip),
                                        prefixlen=iface.network.prefixlen, **({"flags": flags} if flags else {}))
-                    except (NetlinkError, OSError) as exc:
+                    except NetlinkError as exc:
+                        if exc.code != (errno.EEXIST if verb == "add" else errno.EADDRNOTAVAIL):
+                            todo.failed[vip] = f"{verb}: {exc}"  # else it is already as desired
+                    except OSError as exc:
                         todo.failed[vip] = f"{verb}: {exc}"
         return todo
