@@ -312,7 +312,7 @@ class Election:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deadline = self.machine.deadline_us(now_us()) if self.machine else None
+        deadline = self.machine.deadline_us() if self.machine else None
         if deadline is not None:
             self._timer = asyncio.get_running_loop().call_at(deadline / 1e6, self._on_timer)
 

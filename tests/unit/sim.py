@@ -109,7 +109,7 @@ class Sim:
         while True:
             times = [self._q[0][0]] if self._q else []
             times += [d for n, m in self.nodes.items() if n not in self.stalled
-                      and (d := m.deadline_us(self.now)) is not None]
+                      and (d := m.deadline_us()) is not None]
             times.append(self._next_status)
             t = min(times)
             if t > end:
@@ -123,7 +123,7 @@ class Sim:
                 self._status()
             else:
                 for name in [n for n in self.nodes if n not in self.stalled]:
-                    d = self.nodes[name].deadline_us(self.now - 1)
+                    d = self.nodes[name].deadline_us()
                     if d is not None and d <= self.now:
                         self.deliver(name, Tick())
 

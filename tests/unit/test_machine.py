@@ -15,10 +15,12 @@ from hacore.vrrp.machine import (
     Maintenance,
     Params,
     Ping,
+    Role,
     Send,
     Shutdown,
     SplitBrain,
     Tick,
+    Transition,
 )
 from hacore.vrrp.rank import Rank, decode
 from tests.unit.sim import IPS, LINKS, MS, S, Sim, formed
@@ -283,3 +285,22 @@ def test_a_new_delay_changes_the_advert_interval_live() -> None:
     m.handle(Delay(600 * MS), 2 * S)
     sends = [t for t in range(2 * S, 4 * S, MS) if any(isinstance(a, Send) for a in m.handle(Tick(), t))]
     assert sends[1] - sends[0] == 200 * MS
+
+
+def test_a_deadline_due_while_the_caller_was_busy_is_not_skipped() -> None:
+    """Found in the lab: the peer's adverts on two links arrive 131 us apart, so their master-down
+    deadlines are 131 us apart. The Tick for the first finds the peer still alive on the second; the
+    next deadline must be the second's even when the caller's clock has already passed it, or the
+    takeover waits for an unrelated timer (or, with none left, forever)."""
+    m = Machine(Params(LINKS, high=False, update_trigger_delay_us=2 * S, min_hold_us=1 * S,
+                       local_ips={(lk, 4): IPS["n2"] for lk in LINKS}), 0)
+    m.handle(Tick(), 0)
+    t = 3 * S
+    m.handle(Advert("lan1", IPS["n1"], 52, 670 * MS, t), t)
+    m.handle(Advert("lan2", IPS["n1"], 52, 670 * MS, t + 131), t + 131)
+    first = m.deadline_us()
+    assert first == t + 2010 * MS
+    assert m.handle(Tick(), first) == []  # still heard on lan2
+    assert m.deadline_us() == t + 131 + 2010 * MS  # not skipped, however late the caller asks
+    takeover = m.handle(Tick(), t + 131 + 2010 * MS)
+    assert [a.new for a in takeover if isinstance(a, Transition)] == [Role.MASTER]

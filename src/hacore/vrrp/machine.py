@@ -2,7 +2,10 @@
 
 Rules: pure. Imports nothing from asyncio, socket, pyroute2 or bcc and reads
 no clock: handle(event, now_us) returns actions, deadline_us() says when to
-send the next Tick. Time is integer microseconds; an advert carries its
+send the next Tick, counted from the instant of the last event handled (a
+caller that asked with a later reading of its clock would skip a deadline
+that fell due while it was busy, and the peer's death would wait for an
+unrelated timer). Time is integer microseconds; an advert carries its
 kernel arrival time, so master-down is measured from arrival. Every role
 change goes through _enter(), which checks TRANSITIONS, counts and explains
 it. Peer input that makes no sense is dropped and counted; local misuse raises.
@@ -162,6 +165,7 @@ class Machine:
         self.split_brain = False
         self.counters: Counter[str] = Counter()
         self.last_change_us = now_us
+        self.handled_us = now_us  # the instant of the last event handled: deadlines count from here
         self._listen_until_us = now_us
         self._next_send_us = now_us
         self._resign_started_us: int | None = None
@@ -233,6 +237,7 @@ class Machine:
     # -- events -------------------------------------------------------------------
 
     def handle(self, event: Event, now_us: int) -> list[Action]:
+        self.handled_us = now_us
         acts: list[Action] = []
         match event:
             case Advert():
@@ -393,8 +398,10 @@ class Machine:
 
     # -- timers ------------------------------------------------------------------------
 
-    def deadline_us(self, now_us: int) -> int | None:
-        """When the next Tick must come (None: only an event can change anything)."""
+    def deadline_us(self) -> int | None:
+        """When the next Tick must come (None: only an event can change anything). It may already be
+        past the caller's clock: then the Tick is due at once."""
+        now_us = self.handled_us
         times: list[int] = []
         if self.role == Role.MASTER:
             times.append(self._next_send_us)
