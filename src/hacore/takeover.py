@@ -3,7 +3,8 @@ gratuitous ARP / unsolicited NA - and keeps it there.
 
 Rules: effects are reconciled against the role as it is when they run,
 never replayed from the event that asked for them, so a yield that lands
-mid-takeover simply reconciles back. A VIP that does not take is retried
+mid-takeover simply reconciles back - at once: a kick after a yield wakes
+the announcement rounds, which stop, and the VIPs go. A VIP that does not take is retried
 with backoff (RETRY_FIRST_S doubling to RETRY_MAX_S) and every VIP is
 checked again every RECONCILE_S while the daemon runs; failures are counted
 per VIP. The new master's first advert is held until its VIPs are up and
@@ -13,6 +14,7 @@ the first announcement round is out (the old master yields on hearing it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -49,10 +51,13 @@ class TakeoverRunner:
         self._announce_pending = False
         self._retry: asyncio.TimerHandle | None = None
         self._backoff_s = RETRY_FIRST_S
+        self._wake = asyncio.Event()  # set by a kick that finds us no longer master
 
     def kick(self, announce: bool) -> None:
         """Reconcile now (after the run in progress, if any); announce too if master."""
         self._announce_pending |= announce
+        if not self.is_master():
+            self._wake.set()
         if self._task is not None and not self._task.done():
             self._again = True
             return
@@ -136,7 +141,9 @@ class TakeoverRunner:
                     first_announce_ms=round((t2 - t1) * 1e3, 2), total_ms=round((t2 - t0) * 1e3, 2))
                 self.release_adverts()
             if n + 1 < c.garp_repeat:
-                await asyncio.sleep(c.garp_interval_s)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), c.garp_interval_s)
 
     def _announce_one(self, vip: Vip) -> None:
         info = self.infos.get(vip.ifname)
