@@ -88,6 +88,37 @@ def daemon(ctx: click.Context, config_path: Path, state_dir: Path, verbose: bool
     sys.exit(d.main(config_path, state_dir, ctx.obj["socket"]))
 
 
+@cli.command()
+@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, readable=False),
+              default=Path("/etc/hacore/hacore.toml"), show_default=True, help="start configuration")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False, readable=False, writable=False),
+              default=Path("/var/lib/hacore"), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
+def cleanup(config_path: Path, state_dir: Path, as_json: bool) -> None:
+    """Remove the VIPs a crashed daemon left behind (refused while a daemon runs).
+
+    The systemd unit runs it as ExecStopPost=, so a kill -9 or an OOM kill
+    never leaves a second node answering for the VIPs."""
+    from hacore import cleanup as c
+    from hacore.config.validate import check
+
+    if os.geteuid() != 0:
+        fail("permission denied: removing addresses needs root", as_json, code=2)
+    try:
+        cfg, _ = check(read_text(config_path))
+        data = c.run(cfg, state_dir)
+    except (Failure, c.Refused) as exc:
+        fail(str(exc), as_json)
+    except ConfigError as exc:
+        fail(f"{config_path}: " + "; ".join(str(p) for p in exc.problems if not p.warning), as_json)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        lines = [f"removed {v}" for v in data["removed"]] or ["no VIPs to remove"]
+        click.echo("\n".join([*lines, *(f"hacore: error: {v}: {why}" for v, why in data["failed"].items())]))
+    sys.exit(1 if data["failed"] else 0)
+
+
 # -- config -----------------------------------------------------------------
 
 @cli.group()
@@ -149,7 +180,8 @@ cluster.add_command(maintenance, "maintainance")  # the seed's spelling
 
 @command(maintenance, "set")
 @click.argument("words", nargs=-1, required=True, metavar="[value] 1|0")
-@click.option("--force", is_flag=True, help="switch even when the peer is not a healthy backup")
+@click.option("--force", is_flag=True,
+              help="set it even when the peer is not a healthy backup (the VIPs stay until one can take them)")
 def maintenance_set(ctx: click.Context, words: tuple[str, ...], force: bool) -> tuple[Any, str]:
     """1: hand over to the spare and stay backup (also across restarts); 0: take part again.
 

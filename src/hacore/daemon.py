@@ -11,7 +11,6 @@ atomically; slow work (key derivation, fsync) runs on threads.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import inspect
 import logging
 import os
@@ -35,6 +34,7 @@ from hacore.election import Election
 from hacore.history import History
 from hacore.keys import derive
 from hacore.logfmt import log
+from hacore.statelock import Locked, StateLock
 from hacore.vrrp.machine import Role
 
 logger = logging.getLogger("hacore.daemon")
@@ -58,29 +58,16 @@ def read_config(path: Path) -> str:
         raise StartError(f"cannot read {path}: {exc.strerror}") from None
 
 
-class StateLock:
-    """flock on <state_dir>/daemon.lock, holding our PID: one daemon per state directory."""
-
-    def __init__(self, state_dir: Path):
-        path = state_dir / "daemon.lock"
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(self.fd)
-            raise StartError(f"another hacore daemon (pid {holder}) holds {state_dir}") from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
-
-
 class Daemon:
     def __init__(self, config_path: Path, state_dir: Path, socket_path: Path):
         self.config_path = config_path
         self.state_dir = state_dir
         self.socket_path = socket_path
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.lock = StateLock(state_dir)
+        try:
+            self.lock = StateLock(state_dir)
+        except Locked as exc:
+            raise StartError(str(exc)) from None
         self.store = Store(state_dir, config_path)
         self.text = read_config(config_path)
         self.cfg, warnings = check(self.text)
@@ -154,13 +141,15 @@ class Daemon:
             raise RequestError("maintenance needs the cluster to be running")
         m = self.election.machine
         if on and not m.maintenance and m.role == Role.MASTER and not force:
-            peer = self.election.peer_fresh()
+            # A status older than two of its intervals may be the last word of a peer that died.
+            window_s = 2 * self.cfg.cluster.update_trigger_delay_s / 3
+            peer = self.election.peer_fresh(window_s)
             healthy = peer is not None and peer.role == "backup" and not peer.maintenance and peer.priority > 0
             if not healthy:
-                what = "not heard on the hotwire" if peer is None else f"{peer.role}, priority {peer.priority}" + (
-                    ", in maintenance" if peer.maintenance else "")
+                what = (f"no status on the hotwire within {window_s * 1e3:.0f} ms" if peer is None else
+                        f"{peer.role}, priority {peer.priority}" + (", in maintenance" if peer.maintenance else ""))
                 raise RequestError(f"maintenance refused: the peer is not a healthy backup ({what}); "
-                                   "--force switches anyway and leaves the VIPs nowhere")
+                                   "--force sets it anyway: the VIPs stay here until a peer can take them")
         runtime = self._runtime() | {"maintenance": on}
         await asyncio.to_thread(statefile.save, self.state_dir / "runtime.json", runtime)
         if m.maintenance != on:

@@ -40,6 +40,7 @@ from hacore.vrrp.machine import (
     Event,
     Machine,
     Maintenance,
+    Note,
     Params,
     PeerStatus,
     Ping,
@@ -292,6 +293,9 @@ class Election:
             case Send(priority):
                 self._send(priority)
             case Transition(old, new, reason):
+                if self.peerlink is not None:
+                    # Before any VIP moves: a yield tells the master that stays to re-announce now.
+                    self.peerlink.send(self._status)
                 self.runner.kick(announce=new == Role.MASTER)
                 log(logger, "role_change", old=old, new=new, reason=reason)
                 self.history.append(time.time(), str(old), str(new), reason)
@@ -300,6 +304,11 @@ class Election:
             case Announce(reason):
                 log(logger, "announce", reason=reason)
                 self.runner.kick(announce=True)
+            case Note(reason):
+                role = str(self.machine.role) if self.machine else "none"
+                log(logger, "note", reason=reason)
+                self.history.append(time.time(), role, role, reason)
+                self._spawn(asyncio.to_thread(self.history.save))
             case SplitBrain(active, reason):
                 log(logger, "split_brain_start" if active else "split_brain_end",
                     logging.WARNING if active else logging.INFO, reason=reason)
@@ -380,12 +389,16 @@ class Election:
         self.maintenance = on
         self._feed(Maintenance(on))
 
-    def peer_fresh(self) -> Status | None:
-        return self.peerlink.fresh(self.cfg.cluster.update_trigger_delay_s) if self.peerlink else None
+    def peer_fresh(self, max_age_s: float | None = None) -> Status | None:
+        """The peer's status if it came within max_age_s (default: the delay)."""
+        if self.peerlink is None:
+            return None
+        return self.peerlink.fresh(self.cfg.cluster.update_trigger_delay_s if max_age_s is None else max_age_s)
 
     def info(self) -> dict[str, Any]:
+        age = self.peerlink.age_s() if self.peerlink else None
         return election_info(self.machine, self.waiting, self.link_problems, self.port, self.runner,
-                             self.peerlink, self.peer_fresh(), self.counters, self.restarts)
+                             self.peerlink, self.peer_fresh(), age, self.counters, self.restarts)
 
 
 def _replay_shape(value: Any) -> bool:

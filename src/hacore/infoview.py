@@ -20,17 +20,18 @@ if TYPE_CHECKING:
     from hacore.takeover import TakeoverRunner
 
 
-def peer_rank(status: Status | None) -> dict[str, Any]:
+def peer_rank(status: Status | None, age_s: float | None) -> dict[str, Any]:
     if status is None:
         return {"seen": False}
     parts = rank.decode(status.priority)
     return {"seen": True, "node": status.node, "role": status.role, "priority": status.priority,
-            "maintenance": status.maintenance, **(parts.parts() if parts else {"resigned": True})}
+            "maintenance": status.maintenance, "age_ms": round((age_s or 0) * 1e3, 1),
+            **(parts.parts() if parts else {"resigned": True})}
 
 
 def election_info(m: Machine | None, waiting: list[str], link_problems: dict[str, str], port: AdvertPort,
                   runner: TakeoverRunner, peerlink: PeerLink | None, peer: Status | None,
-                  counters: Counter[str], restarts: Counter[str]) -> dict[str, Any]:
+                  peer_age_s: float | None, counters: Counter[str], restarts: Counter[str]) -> dict[str, Any]:
     drops = {link: dict(c) for link, c in port.drops.items() if c}
     if peerlink is not None and peerlink.drops:
         drops["hotwire"] = dict(peerlink.drops)
@@ -46,10 +47,10 @@ def election_info(m: Machine | None, waiting: list[str], link_problems: dict[str
     }
     if m is None:
         return {"cluster_state": "none", **common}
-    mine = {**m.rank().parts(), "priority": m.priority(), "demotion": m.demotion or "-", "maintenance": m.maintenance}
+    mine = {**m.rank().parts(), "priority": m.priority(), "demotion": m.demotion() or "-", "maintenance": m.maintenance}
     return {
         "cluster_state": str(m.role),
-        "rank": {"self": mine, "peer": peer_rank(peer)},
+        "rank": {"self": mine, "peer": peer_rank(peer, peer_age_s)},
         "split_brain": m.split_brain,
         "failovers": m.counters["to_master"],
         "adverts_tx": port.adverts_tx,

@@ -75,14 +75,20 @@ class PeerLink:
         """Until cancelled: send our status every interval; (re)open the socket when it is missing."""
         while True:
             if self.open():
-                try:
-                    msg = hotwire.seal(self.key, status(self.counter.next(self.now_us())))
-                    self.sock.sendto(msg, (self.hw.remote_address, hotwire.PORT))  # type: ignore[union-attr]
-                except OSError as exc:
-                    self.drops["send_error"] += 1
-                    if exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL):  # the interface or address went away
-                        self.close()
+                self.send(status)
             await asyncio.sleep(interval_s())
+
+    def send(self, status: Callable[[int], hotwire.Status]) -> None:
+        """One status now (also between the periodic ones: a role change is news at once)."""
+        if self.sock is None:
+            return
+        try:
+            msg = hotwire.seal(self.key, status(self.counter.next(self.now_us())))
+            self.sock.sendto(msg, (self.hw.remote_address, hotwire.PORT))
+        except OSError as exc:
+            self.drops["send_error"] += 1
+            if exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL):  # the interface or address went away
+                self.close()
 
     def _readable(self) -> None:
         assert self.sock is not None
@@ -106,6 +112,10 @@ class PeerLink:
                 continue
             self.peer = (status, time.monotonic())
             self.on_status(status)
+
+    def age_s(self) -> float | None:
+        """Seconds since the peer's last status (None: never heard)."""
+        return None if self.peer is None else time.monotonic() - self.peer[1]
 
     def fresh(self, max_age_s: float) -> hotwire.Status | None:
         if self.peer is None:

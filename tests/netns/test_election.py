@@ -4,6 +4,7 @@ master, stalls, maintenance, and forged adverts."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hacore.lab import faults, netns
-from hacore.lab.topology import EXT_VIP, INT_VIP, NODES, Lab
+from hacore.lab.topology import EXT_VIP, INT_VIP, NODES, SERVER, Lab
 from hacore.lab.wait import wait_until
 from tests.netns.conftest import FAST, hacore, info, roles
 
@@ -85,6 +86,9 @@ def test_seed_switching_table(make_cluster: Callable[..., Lab], down: set, expec
         faults.set_port(lab, node, link, True)
     wait_roles(lab, ("master", "backup"))
     wait_until(lambda: holds_no_vip(lab, "node2"), 5, what="node2 to give the VIPs back")
+    # The rank display says what is true now: every link is back, nothing demotes either node.
+    wait_until(lambda: all(info(lab, n)["rank"]["self"]["demotion"] == "-" for n in NODES), 5,
+               what="no demotion shown")
     wait_until(lambda: not info(lab, "node1")["split_brain"] and not info(lab, "node2")["split_brain"], 5,
                what="split brain declared over")
 
@@ -99,6 +103,26 @@ def test_link_up_but_vrrp_eaten_by_the_switch_is_split_brain(make_cluster: Calla
     wait_until(lambda: not info(lab, "node2")["split_brain"], 5, what="split brain over")
 
 
+def test_a_healed_split_brain_costs_no_packet(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    assert client_reaches_server(lab)  # the neighbours know the VIPs (at node1)
+    faults.block_vrrp(lab, True)
+    wait_roles(lab, ("master", "master"))
+    # node2 took over and announced: the neighbours now send to node2.
+    wait_until(lambda: steers(lab, "client", INT_VIP, "node2", "lan2"), 5, what="the client to send to node2")
+    wait_until(lambda: steers(lab, "router", EXT_VIP, "node2", "lan1"), 5, what="the router to send to node2")
+    ping = subprocess.Popen(netns.exec_argv(lab, "client", ["ping", "-q", "-i", "0.002", "-c", "1500", "-W", "1",
+                                                             SERVER]), stdout=subprocess.PIPE, text=True)
+    wait_until(lambda: info(lab, "node1")["adverts_tx"] > 0, 2, what="traffic under way")
+    faults.block_vrrp(lab, False)  # the heal: node2 yields and drops the VIPs; node1 must re-announce
+    wait_roles(lab, ("master", "backup"))
+    out, _ = ping.communicate(timeout=30)
+    logs = "".join((lab.node_dir(n) / "daemon.log").read_text()[-3000:] for n in NODES)
+    assert " 0% packet loss" in out, out + logs
+    assert steers(lab, "client", INT_VIP, "node1", "lan2") and steers(lab, "router", EXT_VIP, "node1", "lan1")
+    assert info(lab, "node1")["machine_counters"]["announce_again"] >= 1
+
+
 def test_kill_9_of_the_master_moves_every_vip_and_the_client_follows(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
     assert client_reaches_server(lab)
@@ -111,6 +135,31 @@ def test_kill_9_of_the_master_moves_every_vip_and_the_client_follows(make_cluste
     assert client_reaches_server(lab)
     history = info(lab, "node2")
     assert history["failovers"] == 1
+
+
+def cleanup_verb(lab: Lab, node: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    d = lab.node_dir(node)
+    return netns.run_in(lab, node, [sys.executable, "-m", "hacore", "cleanup", "-c", str(d / "hacore.toml"),
+                                    "--state-dir", str(d / "state"), *extra], check=False)
+
+
+def test_cleanup_removes_the_vips_a_killed_daemon_left_and_never_a_live_ones(
+        make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    wait_until(lambda: holds_vips(lab, "node1"), 5, what="the VIPs on node1")
+    live = cleanup_verb(lab, "node1")
+    assert live.returncode == 1 and "another hacore daemon (pid " in live.stderr and "stop it first" in live.stderr
+    assert holds_vips(lab, "node1")
+    faults.signal_daemon(lab, "node1", signal.SIGKILL)  # what ExecStopPost= follows
+    assert holds_vips(lab, "node1")  # the kernel keeps them: both nodes will answer for them
+    proc = cleanup_verb(lab, "node1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    removed = json.loads(proc.stdout)["removed"]
+    assert sorted(removed) == sorted(f"{v} {dev}" for dev, vips in VIPS.items() for v in vips)
+    assert holds_no_vip(lab, "node1")
+    assert faults.addresses(lab, "node1", "lan1") == {"198.51.100.102/24", "2001:db8:100::102/64"}  # its own stay
+    assert cleanup_verb(lab, "node1").stdout.strip() == "no VIPs to remove"
+    wait_until(lambda: holds_vips(lab, "node2"), 5, what="node2 to take over")
 
 
 def test_the_high_node_takes_the_vips_back_when_it_returns(make_cluster: Callable[..., Lab]) -> None:
@@ -129,6 +178,9 @@ def test_the_high_node_takes_the_vips_back_when_it_returns(make_cluster: Callabl
     # The stale VIPs went before the election ran, without racing a reconcile (no failure counted).
     assert "event=vips_removed_at_start" in (lab.node_dir("node1") / "daemon.log").read_text()
     assert info(lab, "node1")["vip_failures"] == {}
+    # An ordinary preemption: no split brain on either side, just the hand-over.
+    for node in NODES:
+        assert "split_brain" not in (lab.node_dir(node) / "daemon.log").read_text()
 
 
 def test_maintenance_switchover_is_hitless_persistent_and_reversible(make_cluster: Callable[..., Lab]) -> None:
@@ -167,9 +219,35 @@ def test_maintenance_is_refused_when_the_peer_cannot_take_over(make_cluster: Cal
     assert proc.returncode == 1
     assert "the peer is not a healthy backup (backup, priority 0, in maintenance)" in proc.stderr
     assert roles(lab) == ("master", "backup")
+    # Forced: nobody can take the VIPs, so node1 keeps them and says so; never both nodes without them.
     hacore(lab, "node1", "cluster", "maintenance", "set", "1", "--force")
-    wait_roles(lab, ("backup", "backup"))
-    wait_until(lambda: holds_no_vip(lab, "node1"), 5, what="no VIPs anywhere")
+    wait_until(lambda: "keeping the VIPs" in hacore(lab, "node1", "cluster", "history").stdout, 5,
+               what="node1 to note that it keeps the VIPs")
+    assert roles(lab) == ("master", "backup") and holds_vips(lab, "node1")
+    # The spare leaves maintenance: it takes the offered VIPs, node1 stays backup.
+    hacore(lab, "node2", "cluster", "maintenance", "set", "0")
+    wait_roles(lab, ("backup", "master"))
+    wait_until(lambda: holds_no_vip(lab, "node1") and holds_vips(lab, "node2"), 5, what="the VIPs on node2")
+
+
+def test_maintenance_never_strands_the_vips_when_the_spare_has_just_died(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    faults.signal_daemon(lab, "node2", signal.SIGKILL)
+    # Its last status is older than two advert intervals (it may still be "seen" within the delay).
+    two_intervals_ms = 2 * info(lab, "node1")["advert_interval_ms"]
+    wait_until(lambda: (p := info(lab, "node1")["rank"]["peer"])["seen"] is False or p["age_ms"] > two_intervals_ms,
+               5, what="the spare's status to age")
+    proc = hacore(lab, "node1", "cluster", "maintenance", "set", "1", check=False)
+    assert proc.returncode == 1 and "no status on the hotwire within" in proc.stderr, proc.stderr
+    assert info(lab, "node1")["maintenance"] is False
+    ping = subprocess.Popen(netns.exec_argv(lab, "client", ["ping", "-q", "-i", "0.002", "-c", "1000", "-W", "1",
+                                                             SERVER]), stdout=subprocess.PIPE, text=True)
+    hacore(lab, "node1", "cluster", "maintenance", "set", "1", "--force")
+    wait_until(lambda: "keeping the VIPs" in hacore(lab, "node1", "cluster", "history").stdout, 5,
+               what="node1 to keep the VIPs")
+    out, _ = ping.communicate(timeout=30)
+    assert " 0% packet loss" in out, out
+    assert holds_vips(lab, "node1") and info(lab, "node1")["cluster_state"] == "master"
 
 
 def test_stalled_master_comes_back_to_exactly_one_master(make_cluster: Callable[..., Lab]) -> None:

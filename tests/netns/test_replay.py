@@ -62,7 +62,7 @@ def test_peer_status_captured_before_a_restart_cannot_fake_a_healthy_backup(make
         wait_until(lambda: info(lab, "node1")["cluster_state"] == "master", 5, what="node1 master alone")
         assert info(lab, "node1")["rank"]["peer"] == {"seen": False}
         proc = hacore(lab, "node1", "cluster", "maintenance", "set", "1", check=False)
-        assert proc.returncode == 1 and "not heard on the hotwire" in proc.stderr
+        assert proc.returncode == 1 and "no status on the hotwire within" in proc.stderr
     finally:
         attacker.kill()
         attacker.wait()

@@ -13,6 +13,7 @@ from hacore.vrrp.machine import (
     Enable,
     Machine,
     Maintenance,
+    Note,
     Params,
     Ping,
     Role,
@@ -86,9 +87,27 @@ def test_vrrp_lost_with_links_up_is_split_brain_via_the_hotwire() -> None:
     assert sim.roles() == ("master", "master")
     assert sim.transitions("n2")[-1].reason == "peer timeout"
     assert len(sim.of(SplitBrain, "n1")) == 1 and len(sim.of(SplitBrain, "n2")) == 1
+    healed = sim.now
     sim.blocked.clear()
     sim.run(3 * sim.utd_us)
     assert sim.roles() == ("master", "backup")
+    # n2 took the neighbours while it was master: n1, the one left, re-announces after n2 yielded.
+    n2_yield = sim.last_transition("n2").at_us
+    assert n2_yield >= healed
+    assert [e for e in sim.of(Announce, "n1") if e.at_us >= n2_yield]
+
+
+def test_a_healed_split_brain_is_re_announced_whichever_advert_crosses_first() -> None:
+    for offset_ms in range(0, 700, 50):  # heal at every phase of the two advert schedules
+        sim = formed()
+        sim.blocked |= set(LINKS)
+        sim.run(3 * sim.utd_us + offset_ms * MS)
+        assert sim.roles() == ("master", "master")
+        sim.blocked.clear()
+        sim.run(2 * sim.utd_us)
+        assert sim.roles() == ("master", "backup")
+        n2_yield = sim.last_transition("n2").at_us
+        assert [e for e in sim.of(Announce, "n1") if e.at_us >= n2_yield], offset_ms
 
 
 def test_master_crash_takes_over_within_the_delay_of_the_last_advert() -> None:
@@ -117,6 +136,23 @@ def test_the_high_node_takes_back_after_the_hold() -> None:
     assert sim.roles() == ("master", "backup")
     assert sim.last_transition("n1").at_us == restart + sim.hold_us
     assert sim.transitions("n2")[-1].reason == "peer priority 52 > ours 51 on lan1"
+    assert sim.of(SplitBrain) == []
+
+
+def test_a_preemption_whose_first_advert_is_late_is_no_split_brain() -> None:
+    sim = formed()
+    sim.crash("n1")
+    sim.run(3 * sim.utd_us)
+    sim.start("n1")
+    sim.run(sim.hold_us - 1)
+    # n1 preempts, but its adverts wait (VIPs and GARP first) while its status says master.
+    sim.blocked |= set(LINKS)
+    sim.run(sim.utd_us // 3 + 10 * MS)
+    assert sim.roles() == ("master", "master")
+    sim.blocked.clear()
+    sim.run(sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+    assert sim.of(SplitBrain) == []
 
 
 def test_priority_zero_resign_hands_over_at_once_and_hitless() -> None:
@@ -145,15 +181,43 @@ def test_maintenance_switches_over_stays_and_returns() -> None:
     assert sim.roles() == ("master", "backup")
 
 
-def test_maintenance_without_a_peer_gives_up_the_addresses_after_the_delay() -> None:
+def test_maintenance_without_a_taker_keeps_the_vips_and_hands_over_when_one_returns() -> None:
     sim = formed()
     sim.crash("n2")
     t0 = sim.now
     sim.deliver("n1", Maintenance(True))
     sim.run(3 * sim.utd_us)
-    assert sim.roles() == ("backup", "down")
-    assert sim.last_transition("n1").at_us == t0 + sim.utd_us
-    assert sim.transitions("n1")[-1].reason == "maintenance: no peer took over within the delay"
+    assert sim.roles() == ("master", "down")  # nobody took them: they stay where they are
+    notes = sim.of(Note, "n1")
+    assert [(n.at_us, n.action.reason) for n in notes] == [
+        (t0 + sim.utd_us, "maintenance: no peer took over within the delay; keeping the VIPs")]
+    assert {e.action.priority for e in sim.of(Send, "n1") if e.at_us >= t0} == {0}  # still offered
+    sim.start("n2")
+    sim.run(2 * sim.utd_us)
+    assert sim.roles() == ("backup", "master")
+    assert sim.transitions("n1")[-1].reason == "maintenance: peer took over on lan1"
+
+
+def test_a_spare_in_maintenance_takes_the_vips_back_when_the_master_dies() -> None:
+    sim = formed()
+    sim.deliver("n2", Maintenance(True))
+    sim.run(sim.utd_us)
+    sim.crash("n1")
+    sim.run(3 * sim.utd_us)
+    assert sim.roles() == ("down", "master")
+    assert sim.transitions("n2")[-1].reason == "maintenance: no peer holds the VIPs; taking them back"
+    sim.start("n1")  # the High node returns and takes them, the maintenance node yields at once
+    sim.run(sim.hold_us + 2 * sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+
+
+def test_both_nodes_in_maintenance_leave_exactly_one_master() -> None:
+    sim = formed()
+    sim.deliver("n2", Maintenance(True))
+    sim.deliver("n1", Maintenance(True))
+    sim.run(4 * sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+    assert sim.of(SplitBrain) == []
 
 
 def test_maintenance_persisted_keeps_a_restarted_node_backup() -> None:
@@ -304,3 +368,17 @@ def test_a_deadline_due_while_the_caller_was_busy_is_not_skipped() -> None:
     assert m.deadline_us() == t + 131 + 2010 * MS  # not skipped, however late the caller asks
     takeover = m.handle(Tick(), t + 131 + 2010 * MS)
     assert [a.new for a in takeover if isinstance(a, Transition)] == [Role.MASTER]
+
+
+def test_the_demotion_text_says_only_what_is_true_now() -> None:
+    sim = formed()
+    sim.set_carrier("n1", "lan2", False)
+    assert sim.nodes["n1"].demotion() == "link down lan2"
+    for _ in range(3):
+        sim.deliver("n1", Ping(False, "198.19.0.10"))
+    assert sim.nodes["n1"].demotion() == "link down lan2; ping check failed 198.19.0.10"
+    sim.set_carrier("n1", "lan2", True)
+    sim.deliver("n1", Ping(True, "198.19.0.10"))
+    assert sim.nodes["n1"].demotion() == ""
+    sim.deliver("n1", Maintenance(True))
+    assert sim.nodes["n1"].demotion() == "maintenance"

@@ -125,7 +125,14 @@ class SplitBrain:
     reason: str
 
 
-Action = Send | Transition | Announce | SplitBrain
+@dataclass(frozen=True)
+class Note:
+    """A decision worth a line in the history without a role change."""
+
+    reason: str
+
+
+Action = Send | Transition | Announce | SplitBrain | Note
 
 
 @dataclass
@@ -160,15 +167,18 @@ class Machine:
         self.heard: dict[str, _Heard] = {}
         self.ping_ok = True
         self._ping_streak = 0
-        self.demotion = ""  # the latest local cause that lowered our rank
+        self._ping_failed = ""  # the target that failed last
         self.peer_status: PeerStatus | None = None
+        self._peer_master_since_us: int | None = None  # start of the peer's current run of "master" reports
         self.split_brain = False
+        self._conflict_at_us: int | None = None  # newest sign, while master, that the peer was master too
         self.counters: Counter[str] = Counter()
         self.last_change_us = now_us
         self.handled_us = now_us  # the instant of the last event handled: deadlines count from here
         self._listen_until_us = now_us
         self._next_send_us = now_us
         self._resign_started_us: int | None = None
+        self._kept_vips = False  # a maintenance hand-over found no taker: we keep the VIPs
         self._last_announce_us: int | None = None
         self._last_p0 = False  # the newest advert we heard was a resignation
         self._sent_priority = -1
@@ -186,6 +196,17 @@ class Machine:
         if not self.enabled or self.maintenance or self.shutting_down:
             return 0
         return self.rank().priority()
+
+    def demotion(self) -> str:
+        """What lowers our rank now ('' at full rank): derived, so it never outlives its cause."""
+        causes = [why for why, on in (("cluster off", not self.enabled), ("shutdown", self.shutting_down),
+                                      ("maintenance", self.maintenance)) if on]
+        down = [lk for lk, up in self.carrier.items() if not up]
+        if down:
+            causes.append("link down " + ", ".join(down))
+        if not self.ping_ok:
+            causes.append(f"ping check failed {self._ping_failed}".rstrip())
+        return "; ".join(causes)
 
     def _master_down_us(self, h: _Heard) -> int:
         # Our delay, but never shorter than the peer's 3 adverts: a peer with a
@@ -232,6 +253,8 @@ class Machine:
         if new == Role.BACKUP and old == Role.NONE:
             self._listen_until_us = now_us + self.p.update_trigger_delay_us
         self._resign_started_us = None
+        self._kept_vips = False
+        self._conflict_at_us = None
         return acts
 
     # -- events -------------------------------------------------------------------
@@ -245,22 +268,16 @@ class Machine:
             case Carrier(link, up):
                 if link not in self.carrier:
                     raise ValueError(f"unknown HA link {link!r}")
-                if self.carrier[link] != up:
-                    self.carrier[link] = up
-                    if not up:
-                        self.demotion = f"link down {link}"
+                self.carrier[link] = up
             case Enable(on):
                 self.enabled = on
             case Maintenance(on):
                 self._set_resigning(on, "maintenance", now_us)
                 self.maintenance = on
-                self.demotion = "maintenance" if on else self.demotion
             case Ping(ok, target):
                 self._ping_streak = 0 if ok else self._ping_streak + 1
-                was = self.ping_ok
+                self._ping_failed = self._ping_failed if ok else target
                 self.ping_ok = ok or self._ping_streak < self.p.ping_failures
-                if was and not self.ping_ok:
-                    self.demotion = f"ping check failed {target}"
             case Delay(us):
                 if us < 3:
                     raise ValueError("the delay must be at least 3 microseconds")
@@ -269,7 +286,12 @@ class Machine:
             case Shutdown():
                 self._set_resigning(True, "shutdown", now_us)
                 self.shutting_down = True
-            case PeerStatus():
+            case PeerStatus(role, arrival_us):
+                was_master = self.peer_status is not None and self.peer_status.role == Role.MASTER
+                if role != Role.MASTER:
+                    self._peer_master_since_us = None
+                elif not was_master or self._peer_master_since_us is None:
+                    self._peer_master_since_us = arrival_us
                 self.peer_status = event
             case Tick():
                 pass
@@ -279,6 +301,7 @@ class Machine:
         if not on:
             if not self.shutting_down:
                 self._resign_started_us = None  # maintenance cancelled before the hand-over
+                self._kept_vips = False
         elif self.role == Role.MASTER and self._resign_started_us is None:
             self._resign_started_us = now_us
             self.counters[f"resign_{why}"] += 1
@@ -302,10 +325,10 @@ class Machine:
             # Another master that we outrank: assert at once, and re-announce the
             # addresses it may have taken while we could not be heard.
             acts: list[Action] = [self._send(prio)] if prio else []
+            self._conflict_at_us = a.arrival_us
             last = self._last_announce_us
             if prio and (last is None or now_us - last >= self.p.update_trigger_delay_us):
-                self._last_announce_us = now_us
-                acts.append(Announce(f"competing master with priority {a.priority} on {a.link}"))
+                acts.append(self._announce(f"competing master with priority {a.priority} on {a.link}", now_us))
             return acts
         return []
 
@@ -326,6 +349,8 @@ class Machine:
             acts += self._as_master(prio, now_us)
         elif self.role == Role.BACKUP and prio > 0:
             acts += self._as_backup(prio, now_us)
+        elif self.role == Role.BACKUP and self.maintenance and not self.shutting_down:
+            acts += self._as_spare_in_maintenance(now_us)
         return acts + self._check_split_brain(now_us)
 
     def _as_master(self, prio: int, now_us: int) -> list[Action]:
@@ -337,9 +362,15 @@ class Machine:
             if peer is not None and peer.arrival_us >= self._resign_started_us:
                 return self._enter(Role.BACKUP, f"{why}: peer took over on {peer.link}", now_us)
             if now_us >= self._resign_started_us + self.p.update_trigger_delay_us:
-                return self._enter(Role.BACKUP, f"{why}: no peer took over within the delay", now_us)
+                if self.shutting_down:
+                    return self._enter(Role.BACKUP, f"{why}: no peer took over within the delay", now_us)
+                if not self._kept_vips:
+                    # Maintenance must not strand the VIPs: keep them, still offering them (priority 0)
+                    # to any peer that can take over later.
+                    self._kept_vips = True
+                    acts.append(Note("maintenance: no peer took over within the delay; keeping the VIPs"))
         elif peer is not None and self._outranks_us(peer, prio):
-            cause = f"{self.demotion}: " if self.demotion else ""
+            cause = f"{self.demotion()}: " if self.demotion() else ""
             return self._enter(Role.BACKUP, f"{cause}peer priority {peer.priority} > ours {prio} on {peer.link}",
                                now_us)
         # A changed rank goes out at once, so the peer can act within milliseconds.
@@ -370,6 +401,15 @@ class Machine:
             return []
         return self._enter(Role.MASTER, self._why_no_peer(), now_us)
 
+    def _as_spare_in_maintenance(self, now_us: int) -> list[Action]:
+        """Maintenance hands the VIPs over; it never leaves them nowhere. A master that resigns
+        (priority 0) still holds them, so only silence on every link makes us take them back."""
+        if now_us < self._listen_until_us or any(self._recent(lk, now_us) for lk in self.p.links):
+            return []
+        if self._peer_claims_master(now_us):
+            return []  # VRRP lost but the peer holds them: a second master would split the brain
+        return self._enter(Role.MASTER, "maintenance: no peer holds the VIPs; taking them back", now_us)
+
     def _why_no_peer(self) -> str:
         if not self.heard:
             return "no peer heard within the delay"
@@ -380,21 +420,47 @@ class Machine:
             return "link down " + ", ".join(dark)
         return "peer timeout"
 
-    def _check_split_brain(self, now_us: int) -> list[Action]:
+    def _peer_claims_master(self, now_us: int) -> bool:
+        """The hotwire says the peer is master now. It must say so after our last change: the last
+        word of a peer that just died was "master" too, and that is a takeover, not a conflict."""
         s = self.peer_status
-        # The peer must claim master after we became master: the last word of a
-        # peer that just died was "master" too, and that is a takeover, not a split.
-        peer_master = (s is not None and s.role == Role.MASTER and s.arrival_us > self.last_change_us
-                       and now_us < s.arrival_us + self.p.update_trigger_delay_us)
-        heard_any = any(self._recent(lk, now_us) for lk in self.p.links)
-        active = self.role == Role.MASTER and peer_master and not heard_any
+        return (s is not None and s.role == Role.MASTER and s.arrival_us > self.last_change_us
+                and now_us < s.arrival_us + self.p.update_trigger_delay_us)
+
+    def _announce(self, reason: str, now_us: int) -> Announce:
+        self._last_announce_us = now_us
+        self.counters["announce_again"] += 1
+        return Announce(reason)
+
+    def _check_split_brain(self, now_us: int) -> list[Action]:
+        acts: list[Action] = []
+        peer_master = self._peer_claims_master(now_us)
+        s = self.peer_status
+        if self.role != Role.MASTER:
+            self._conflict_at_us = None
+        elif peer_master and s is not None:
+            self._conflict_at_us = max(self._conflict_at_us or 0, s.arrival_us)
+        elif (self._conflict_at_us is not None and s is not None and s.role != Role.MASTER
+              and s.arrival_us > self._conflict_at_us):
+            # The peer says it is no longer master, after the conflict: we are the only one left,
+            # and the neighbours may still point at the peer's MAC.
+            self._conflict_at_us = None
+            acts.append(self._announce("conflict over: the peer is backup", now_us))
+        # Split brain is a conflict that lasts: both master, and no advert from the peer, now or
+        # when it said so, for a whole delay after it began saying so. A hand-over (the new
+        # master's first advert follows its status within milliseconds) is not one.
+        since = self._peer_master_since_us
+        heard_any = any(self._recent(lk, now_us) or (s is not None and self._recent(lk, s.arrival_us))
+                        for lk in self.p.links)
+        active = (self.role == Role.MASTER and peer_master and not heard_any and since is not None
+                  and now_us >= max(since, self.last_change_us) + self.p.update_trigger_delay_us)
         if active == self.split_brain:
-            return []
+            return acts
         self.split_brain = active
         if active:
             self.counters["split_brains"] += 1
-            return [SplitBrain(True, "split brain: both nodes master, no advert from the peer on any HA link")]
-        return [SplitBrain(False, "split brain over")]
+            return [*acts, SplitBrain(True, "split brain: both nodes master, no advert from the peer on any HA link")]
+        return [*acts, SplitBrain(False, "split brain over")]
 
     # -- timers ------------------------------------------------------------------------
 
@@ -415,5 +481,7 @@ class Machine:
                 times.append(h.arrival_us + self._master_down_us(h))
         if self.peer_status is not None:
             times.append(self.peer_status.arrival_us + self.p.update_trigger_delay_us)
+        if self._peer_master_since_us is not None:
+            times.append(max(self._peer_master_since_us, self.last_change_us) + self.p.update_trigger_delay_us)
         future = [t for t in times if t > now_us]
         return min(future) if future else None
