@@ -1,0 +1,1 @@
+"""Conntrack replication from the master to the spare over the hotwire."""
