@@ -26,6 +26,7 @@ class BuildPy(build_py):
 ext = Extension(
     "hacore._fastpath",
     ["src/hacore/_fastpath.pyx"],
+    depends=["src/hacore/_fastpath_ct.pxi"],
     include_dirs=[numpy.get_include(), str(BPF_SOURCES)],
     extra_compile_args=["-O2"],
 )

@@ -111,7 +111,7 @@ fi
 
 # Rebuild only when the build inputs changed since the last install.
 stamp="$venv/.hacore-build"
-digest=$(cat "$top/pyproject.toml" "$top/setup.py" "$top/MANIFEST.in" "$top"/src/hacore/_fastpath.{pyx,pxd,pyi} \
+digest=$(cat "$top/pyproject.toml" "$top/setup.py" "$top/MANIFEST.in" "$top"/src/hacore/_fastpath*.{pyx,pxd,pyi,pxi} \
   "$top"/bpf/*.h | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ] || ! "$venv/bin/python" -c 'import hacore._fastpath' 2>/dev/null; then
   say "building hacore and its compiled fast path (log: $venv/build.log)"

@@ -218,3 +218,4 @@ def encode_advert(unsigned char[::1] out, int version, int vrid, int priority, i
     o[6] = csum >> 8
     o[7] = csum & 0xFF
     return n
+include "_fastpath_ct.pxi"
