@@ -30,4 +30,6 @@ ext = Extension(
     include_dirs=[numpy.get_include(), str(BPF_SOURCES)],
     extra_compile_args=["-O2"],
 )
-setup(ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}), cmdclass={"build_py": BuildPy})
+# force: Cython does not see a change in an included .pxi alone; tools/setup.sh builds only when an input changed.
+setup(ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}, force=True),
+      cmdclass={"build_py": BuildPy})

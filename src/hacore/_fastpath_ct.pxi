@@ -80,8 +80,10 @@ cdef enum:
     CT_DELETE = 0x102
     NLA_F_NESTED = 0x8000
     NLA_TYPE_MASK = 0x3FFF
-    # Status bits a request may set; the rest (CONFIRMED, NAT_DONE, ...) the kernel owns.
+    # Status bits a request carries: the kernel refuses (EBUSY) any that would clear CONFIRMED, which
+    # ctnetlink sets on a create before it applies CTA_STATUS; NAT and the rest it owns itself.
     SETTABLE_STATUS = 0x2 | 0x4  # IPS_SEEN_REPLY | IPS_ASSURED
+    IPS_CONFIRMED = 0x8
     MAX_CT_MSG = 400  # one request is at most this long
 
 FLOW_SIZE = sizeof(flow_t)
@@ -903,15 +905,21 @@ cdef int _ct_msg(uint8_t* o, const flow_t* f, int mode, uint32_t seq) noexcept n
     if f.present & P_ZONE_:
         k += _nla_be16(o + k, 18, f.zone)
     if mode == 0:
-        k += _tuple(o + k, 2, f.family, f.proto, f.r_src, f.r_dst, f.r_sport, f.r_dport,
-                    (f.present & P_RZONE_) != 0, f.r_zone)
+        # The reply as it was before NAT: the NAT binding below rewrites it, and only a binding that
+        # rewrites sets IPS_SRC_NAT / IPS_DST_NAT, without which no packet of the flow is translated.
+        if _icmp(f):
+            k += _tuple(o + k, 2, f.family, f.proto, f.o_dst, f.o_src, f.r_sport, f.r_dport,
+                        (f.present & P_RZONE_) != 0, f.r_zone)
+        else:
+            k += _tuple(o + k, 2, f.family, f.proto, f.o_dst, f.o_src, f.o_dport, f.o_sport,
+                        (f.present & P_RZONE_) != 0, f.r_zone)
         # NAT as a binding to exactly the translated address and port the master chose.
         if _snat(f):
             k += _nat(o + k, 6, f.family, f.r_dst, f.r_dport, ports)  # CTA_NAT_SRC
         if _dnat(f):
             k += _nat(o + k, 13, f.family, f.r_src, f.r_sport, ports)  # CTA_NAT_DST
     if mode != 2:
-        k += _nla_be32(o + k, 3, f.status & SETTABLE_STATUS)
+        k += _nla_be32(o + k, 3, (f.status & SETTABLE_STATUS) | IPS_CONFIRMED)
         k += _nla_be32(o + k, 7, f.timeout if f.timeout else 1)
         if f.present & P_MARK_:
             k += _nla_be32(o + k, 8, f.mark)

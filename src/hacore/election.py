@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from ipaddress import ip_interface
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,14 @@ from hacore import links, pingcheck, statefile, supervise
 from hacore.adverts import AdvertPort, Instance
 from hacore.config.model import AuthMode, Config, Priority
 from hacore.config.parse import digest
+from hacore.ctsync.service import ConntrackSync, payload_size
 from hacore.effects.vips import Vip, VipReconciler
 from hacore.history import History
 from hacore.hotwire import Status
 from hacore.infoview import election_info
 from hacore.keys import Keys
 from hacore.logfmt import log
+from hacore.native import fastpath
 from hacore.peerlink import PeerLink
 from hacore.replay import CounterSource, ReplayWindow
 from hacore.takeover import TakeoverRunner
@@ -48,12 +51,14 @@ from hacore.vrrp.machine import (
     Send,
     Shutdown,
     SplitBrain,
+    SyncState,
     Tick,
     Transition,
 )
 
 logger = logging.getLogger("hacore.election")
 PERSIST_EVERY_S = 1.0  # replay state: how much a restart may forget (hacore.replay)
+FLUSH_TIMEOUT_S = 2.0  # a takeover waits at most this for replicated flows still being written
 
 
 def now_us() -> int:
@@ -79,8 +84,10 @@ class Election:
         self.peerlink = (PeerLink(cfg, keys.hotwire, self.counter, self.hotwire_window, self._on_status, now_us)
                          if c.hotwire.interface else None)
         self.infos: dict[str, links.LinkInfo] = {}
+        self.sync = self._make_sync(keys)
         owned = {Vip.of(h.interface, v) for h in c.ha_interfaces for v in h.vips}
-        self.runner = TakeoverRunner(cfg, VipReconciler(owned, {}), self.infos, self._is_master, self._release_adverts)
+        self.runner = TakeoverRunner(cfg, VipReconciler(owned, {}), self.infos, self._is_master, self._release_adverts,
+                                     self._before_vips if self.sync else None)
         self.machine: Machine | None = None
         self.waiting: list[str] = []  # what must exist before the election can start
         self.link_problems: dict[str, str] = {}  # HA link -> why its adverts cannot run now
@@ -95,6 +102,29 @@ class Election:
         self._holding_adverts = False  # a new master speaks once its VIPs and first GARP/NA round are out
         self._held_priority: int | None = None
         self._done = asyncio.Event()
+
+    def _make_sync(self, keys: Keys) -> ConntrackSync | None:
+        c = self.cfg.cluster
+        if not c.sync.conntrack or self.peerlink is None:
+            return None
+        if fastpath is None:
+            log(logger, "sync_unavailable", logging.ERROR, error="hacore._fastpath is not built")
+            return None
+        version = ip_interface(c.hotwire.local_address).version
+        sync = ConntrackSync(keys.hotwire, self.counter, self.hotwire_window, c.hotwire.remote_address,
+                             self.peerlink.send_raw, now_us, self._on_sync_complete, payload_size(1500, version))
+        self.peerlink.on_sync = sync.on_datagram
+        return sync
+
+    async def _before_vips(self) -> None:
+        """No VIP moves before the replicated table is in the kernel (bounded: a stuck write must not
+        keep the addresses from a takeover)."""
+        assert self.sync is not None
+        if not await self.sync.flush(FLUSH_TIMEOUT_S):
+            log(logger, "sync_flush_timeout", logging.WARNING, timeout_s=FLUSH_TIMEOUT_S)
+
+    def _on_sync_complete(self, complete: bool) -> None:
+        self._feed(SyncState(complete))
 
     # -- start and stop ------------------------------------------------------------
 
@@ -122,7 +152,11 @@ class Election:
     async def _start_once(self) -> None:
         hotwire = self.cfg.cluster.hotwire.interface
         found = await links.lookup([*self.names, *([hotwire] if hotwire else [])])
-        self._hotwire_index = found.pop(hotwire).index if hotwire in found else None
+        hw_info = found.pop(hotwire, None)
+        self._hotwire_index = hw_info.index if hw_info else None
+        if self.sync is not None and hw_info is not None:
+            version = ip_interface(self.cfg.cluster.hotwire.local_address).version
+            self.sync.max_payload = payload_size(hw_info.mtu, version)
         self.infos.update(found)
         missing = [m for n in self.names for m in self.port.missing(n, self.infos.get(n))]
         if not missing:
@@ -149,7 +183,8 @@ class Election:
         params = Params(tuple(self.names), high=self.cfg.node.priority == Priority.HIGH,
                         update_trigger_delay_us=round(c.update_trigger_delay_s * 1e6),
                         min_hold_us=round(c.min_hold_s * 1e6), ping_failures=c.ping_check.failures,
-                        local_ips=self.port.local_ips)
+                        local_ips=self.port.local_ips,
+                        sync_hold_us=round(c.sync.preempt_hold_s * 1e6) if self.sync else 0)
         self.machine = Machine(params, now_us(), enabled=c.enabled, maintenance=self.maintenance)
         log(logger, "election_started", links=",".join(self.names))
         for name in self.names:
@@ -161,6 +196,8 @@ class Election:
             self._tasks.append(supervise.start("hotwire_status", lambda: self.peerlink.run(  # type: ignore[union-attr]
                 self._status, lambda: self.cfg.cluster.update_trigger_delay_s / 3), self.restarts))
         self._tasks.append(supervise.start("reconcile", self.runner.periodic, self.restarts))
+        if self.sync is not None:
+            self._tasks.append(supervise.start("conntrack_sync", self.sync.run, self.restarts))
         self._tasks.append(supervise.start("persist", self._persist_loop, self.restarts))
         self._feed(Tick())
 
@@ -181,6 +218,8 @@ class Election:
         if self.machine is not None:
             await self.runner.vips.apply(set())
         self._close_links()
+        if self.sync is not None:
+            self.sync.close()
         if self.peerlink is not None:
             self.peerlink.close()
         await self._persist()
@@ -297,6 +336,8 @@ class Election:
                     # Before any VIP moves: a yield tells the master that stays to re-announce now.
                     self.peerlink.send(self._status)
                 self.runner.kick(announce=new == Role.MASTER)
+                if self.sync is not None:  # the runner's first step waits for writes still in flight
+                    self.sync.set_role({Role.MASTER: "master", Role.BACKUP: "backup"}.get(new, "off"))
                 log(logger, "role_change", old=old, new=new, reason=reason)
                 self.history.append(time.time(), str(old), str(new), reason)
                 # The file is fsynced: on a thread, so the VIPs do not wait for the disk.
@@ -348,7 +389,7 @@ class Election:
         self._feed(Ping(ok, failed))
 
     def _on_status(self, status: Status) -> None:
-        self._feed(PeerStatus(Role(status.role), now_us()))
+        self._feed(PeerStatus(Role(status.role), now_us(), status.priority))
 
     def _status(self, counter: int) -> Status:
         m = self.machine
@@ -397,8 +438,10 @@ class Election:
 
     def info(self) -> dict[str, Any]:
         age = self.peerlink.age_s() if self.peerlink else None
-        return election_info(self.machine, self.waiting, self.link_problems, self.port, self.runner,
+        info = election_info(self.machine, self.waiting, self.link_problems, self.port, self.runner,
                              self.peerlink, self.peer_fresh(), age, self.counters, self.restarts)
+        info["sync"] = self.sync.info() if self.sync else {"role": "off", "error": "conntrack sync is switched off"}
+        return info
 
 
 def _replay_shape(value: Any) -> bool:

@@ -33,6 +33,7 @@ class LinkInfo:
     carrier: bool
     ipv4: tuple[str, ...]  # addresses without prefix, in kernel order (primary first)
     ipv6_link_local: str | None
+    mtu: int = 1500
 
 
 def _carrier(msg: object) -> bool:
@@ -54,7 +55,7 @@ async def lookup(names: list[str]) -> dict[str, LinkInfo]:
             v6 = [a.get("address") for a in addrs if a["family"] == 10]
             ll = next((a for a in v6 if a.startswith("fe80")), None)
             mac = bytes.fromhex((m.get("address") or "00:00:00:00:00:00").replace(":", ""))
-            out[name] = LinkInfo(name, m["index"], mac, _carrier(m), v4, ll)
+            out[name] = LinkInfo(name, m["index"], mac, _carrier(m), v4, ll, m.get("IFLA_MTU") or 1500)
     return out
 
 

@@ -21,10 +21,13 @@ from ipaddress import ip_address, ip_interface
 
 from hacore import hotwire
 from hacore.config.model import Config
+from hacore.ctsync import wire as sync_wire
 from hacore.logfmt import log
 from hacore.replay import CounterSource, ReplayWindow
 
 logger = logging.getLogger("hacore.peerlink")
+SO_RCVBUFFORCE = 33
+RCVBUF = 32 << 20
 
 
 class PeerLink:
@@ -41,6 +44,7 @@ class PeerLink:
         self.error = ""  # why the socket is not open
         self.drops: Counter[str] = Counter()
         self.peer: tuple[hotwire.Status, float] | None = None  # status, monotonic seconds when received
+        self.on_sync: Callable[[bytes], None] | None = None  # conntrack sync shares the port (its own magic)
 
     def open(self) -> bool:
         """Bind to our hotwire address; False (and why, in .error) while it does not exist."""
@@ -51,6 +55,7 @@ class PeerLink:
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.hw.interface.encode())
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)  # a resync arrives as a burst
             s.bind((local, hotwire.PORT))
         except OSError as exc:
             s.close()
@@ -94,7 +99,7 @@ class PeerLink:
         assert self.sock is not None
         for _ in range(64):
             try:
-                data, addr = self.sock.recvfrom(hotwire.MAX_LEN + 1)
+                data, addr = self.sock.recvfrom(65536)
             except BlockingIOError:
                 return
             except OSError:
@@ -102,6 +107,9 @@ class PeerLink:
                 return
             if ip_address(addr[0].split("%")[0]) != ip_address(self.hw.remote_address):
                 self.drops["wrong_peer"] += 1
+                continue
+            if self.on_sync is not None and sync_wire.is_sync(data):
+                self.on_sync(data)
                 continue
             status = self.rx.accept(data, self.now_us())
             if isinstance(status, str):
@@ -112,6 +120,16 @@ class PeerLink:
                 continue
             self.peer = (status, time.monotonic())
             self.on_status(status)
+
+    def send_raw(self, data: bytes) -> str:
+        """One datagram to the peer (conntrack sync): "" once sent, else why not."""
+        if self.sock is None:
+            return "hotwire_closed"
+        try:
+            self.sock.sendto(data, (self.hw.remote_address, hotwire.PORT))
+        except OSError as exc:
+            return f"send_{errno.errorcode.get(exc.errno or 0, 'error')}"
+        return ""
 
     def age_s(self) -> float | None:
         """Seconds since the peer's last status (None: never heard)."""

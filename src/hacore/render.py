@@ -11,8 +11,8 @@ from typing import Any
 
 # The seed's first four rows, in its order; the rest follow.
 INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "rank",
-              "peer_rank", "split_brain", "peers", "vips", "update_trigger_delay_s", "auth", "advert_rx_path",
-              "failovers", "vip_errors", "link_problems", "hotwire_error", "config_digest")
+              "peer_rank", "conntrack_sync", "split_brain", "peers", "vips", "update_trigger_delay_s", "auth",
+              "advert_rx_path", "failovers", "vip_errors", "link_problems", "hotwire_error", "config_digest")
 
 
 def rank_text(r: dict[str, Any]) -> str:
@@ -26,6 +26,20 @@ def rank_text(r: dict[str, Any]) -> str:
     extra += ["maintenance"] if r.get("maintenance") else []
     return (f"{who}{r['links_up']} HA links up, ping check {'ok' if r['ping_ok'] else 'FAILED'}, "
             f"{r['priority_class']} -> VRRP priority {r['priority']}" + "".join(f"; {e}" for e in extra))
+
+
+def sync_text(s: dict[str, Any]) -> str:
+    """Conntrack replication in one line: which end we are, how whole the copy is, how far behind."""
+    if s.get("role", "off") == "off":
+        return f"off ({s['error']})" if s.get("error") else "off"
+    drops = sum(s.get("drops", {}).values())
+    tail = f", {drops} datagrams dropped" if drops else ""
+    if s["role"] == "master":
+        peer = "peer complete" if s.get("peer_complete") else "peer not complete"
+        return (f"sending: {s['flows']} flows, {peer}, lag {s.get('lag_ms', 0):g} ms, "
+                f"{s.get('resyncs', 0)} resyncs, {s.get('retransmits', 0)} retransmits{tail}")
+    state = "complete" if s.get("complete") else "incomplete"
+    return f"receiving: {s['flows']} flows, {state}, {s.get('gap_requests', 0)} gap requests{tail}"
 
 
 def value_text(value: Any) -> str:
@@ -51,6 +65,8 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]], sep: str = "|") 
 def info(data: dict[str, Any]) -> str:
     if "rank" in data:
         data = {**data, "rank": rank_text(data["rank"]["self"]), "peer_rank": rank_text(data["rank"]["peer"])}
+    if "sync" in data:
+        data = {**data, "conntrack_sync": sync_text(data["sync"])}
     keys = [k for k in INFO_ORDER if k in data]
     rows = [(k, value_text(data[k])) for k in keys]
     out = table(("attribute", "value"), rows)

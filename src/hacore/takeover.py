@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from ipaddress import ip_interface
 
 from hacore.config.model import Config
@@ -35,8 +35,9 @@ RECONCILE_S = 10.0
 
 class TakeoverRunner:
     def __init__(self, cfg: Config, vips: VipReconciler, infos: dict[str, LinkInfo], is_master: Callable[[], bool],
-                 release_adverts: Callable[[], None]):
+                 release_adverts: Callable[[], None], prepare: Callable[[], Awaitable[None]] | None = None):
         self.cfg = cfg
+        self.prepare = prepare  # before VIPs are added: what must be in place first (the conntrack table)
         self.vips = vips
         self.infos = infos  # ifname -> LinkInfo, kept current by the election
         self.is_master = is_master
@@ -86,6 +87,9 @@ class TakeoverRunner:
             self._again = False
             master = self.is_master()
             t0 = time.monotonic()
+            if master and self.prepare is not None:
+                await self.prepare()
+                master = self.is_master()
             try:
                 todo = await self.vips.apply(set(self.vips.owned) if master else set())
             except Exception as exc:  # netlink itself unusable: count every VIP, retry

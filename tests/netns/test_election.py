@@ -108,13 +108,16 @@ def test_a_healed_split_brain_costs_no_packet(make_cluster: Callable[..., Lab]) 
     assert client_reaches_server(lab)  # the neighbours know the VIPs (at node1)
     faults.block_vrrp(lab, True)
     wait_roles(lab, ("master", "master"))
-    # node2 took over and announced: the neighbours now send to node2.
-    wait_until(lambda: steers(lab, "client", INT_VIP, "node2", "lan2"), 5, what="the client to send to node2")
-    wait_until(lambda: steers(lab, "router", EXT_VIP, "node2", "lan1"), 5, what="the router to send to node2")
+    # node2 took over and announced; node1, which outranks it, claims the neighbours back while both are
+    # master, so the traffic (and its conntrack state) stays on one node.
+    wait_until(lambda: info(lab, "node1")["split_brain"], 5, what="split brain seen by node1")
+    wait_until(lambda: steers(lab, "client", INT_VIP, "node1", "lan2") and steers(lab, "router", EXT_VIP, "node1",
+                                                                                  "lan1"), 5,
+               what="the neighbours to send to node1")
     ping = subprocess.Popen(netns.exec_argv(lab, "client", ["ping", "-q", "-i", "0.002", "-c", "1500", "-W", "1",
                                                              SERVER]), stdout=subprocess.PIPE, text=True)
     wait_until(lambda: info(lab, "node1")["adverts_tx"] > 0, 2, what="traffic under way")
-    faults.block_vrrp(lab, False)  # the heal: node2 yields and drops the VIPs; node1 must re-announce
+    faults.block_vrrp(lab, False)  # the heal: node2 yields and drops the VIPs
     wait_roles(lab, ("master", "backup"))
     out, _ = ping.communicate(timeout=30)
     logs = "".join((lab.node_dir(n) / "daemon.log").read_text()[-3000:] for n in NODES)

@@ -133,7 +133,8 @@ class Sim:
             return
         for name in list(self.nodes):
             if name not in self.stalled and self.other(name) in self.nodes:
-                self.deliver(self.other(name), PeerStatus(self.nodes[name].role, self.now))
+                self.deliver(self.other(name), PeerStatus(self.nodes[name].role, self.now,
+                                                          self.nodes[name].priority()))
 
     def roles(self) -> tuple[str, str]:
         return tuple(str(self.nodes[n].role) if n in self.nodes else "down" for n in ("n1", "n2"))  # type: ignore[return-value]

@@ -99,6 +99,15 @@ class PingCheck:
 
 
 @dataclass(frozen=True)
+class Sync:
+    """Conntrack replication to the spare over the hotwire (UDP/3780)."""
+
+    conntrack: bool = shared(True)
+    # A returning node preempts only once it holds the master's whole table, or after this long.
+    preempt_hold_s: float = shared(30.0)
+
+
+@dataclass(frozen=True)
 class Cluster:
     # Switched on each node by its administrator (seed: "executed at both UTMs").
     enabled: bool = local(False)
@@ -122,6 +131,7 @@ class Cluster:
     disabled_applications_in_backup: tuple[str, ...] = shared(default_factory=lambda: DEFAULT_DISABLED_APPS)
     maintenance_services: tuple[str, ...] = shared(default_factory=tuple)
     ping_check: PingCheck = shared(default_factory=PingCheck)
+    sync: Sync = shared(default_factory=Sync)
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,8 @@ def validate(cfg: Config) -> list[Problem]:
         out.append(Problem("cluster.garp_repeat", "must be 1..100"))
     if not 0 < c.garp_interval_s <= 10:
         out.append(Problem("cluster.garp_interval_s", "must be more than 0 and at most 10 seconds"))
+    if not 0 <= c.sync.preempt_hold_s <= 3600:
+        out.append(Problem("cluster.sync.preempt_hold_s", "must be 0..3600 seconds"))
     all_vips: list[str] = []
     for n, ha in enumerate(c.ha_interfaces):
         path = f"cluster.ha_interfaces[{n}]"

@@ -75,13 +75,14 @@ def bench() -> None:
 
 
 @command(bench, "failover")
-@click.option("--runs", type=click.IntRange(1, 20), default=3, show_default=True, help="runs per case")
-def bench_failover(ctx: click.Context, runs: int) -> tuple[Any, str]:
-    """Outage when the master loses power: hacore and keepalived side by side."""
+@click.option("--runs", type=click.IntRange(1, 50), default=8, show_default=True, help="runs per case and stack")
+@click.option("--seed", type=int, default=None, help="seed of the random fault phases (to repeat a run)")
+def bench_failover(ctx: click.Context, runs: int, seed: int | None) -> tuple[Any, str]:
+    """Outage and lost connections when the master loses power: hacore, keepalived, keepalived + conntrackd."""
     from hacore.lab import bench as failover_bench
 
     try:
-        report = failover_bench.run(runs, _progress)
+        report = failover_bench.run(runs, _progress, seed)
     except (netns.LabError, TimeoutError) as exc:
         raise Failure(str(exc)) from None
     return report, failover_bench.markdown(report)

@@ -30,29 +30,33 @@ class Result:
     probes_lost: int
     takeover_ms: float  # failure -> the spare's role change
     stream: dict[str, Any]
+    server_saw: list[str]  # "tcp|udp address port" of each client address the server met
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def measure(lab: Lab, fail: Callable[[], None], taken_over: Callable[[], float | None], expect_s: float,
-            stable: Callable[[], bool]) -> Result:
+            stable: Callable[[], bool], extra_baseline_s: float = 0.0) -> Result:
     """Run traffic, call fail() after a baseline, wait for taken_over() (the takeover's unix time).
 
-    expect_s: how long the takeover may take; stable: the cluster before the failure.
+    expect_s: how long the takeover may take; stable: the cluster before the failure;
+    extra_baseline_s: more baseline, so that the fault lands at a chosen phase of the advert cycle.
     """
-    seconds = BASELINE_S + expect_s + AFTER_S
-    report = lab.run_dir / "stream.json"
+    baseline_s = BASELINE_S + extra_baseline_s
+    seconds = baseline_s + expect_s + AFTER_S
+    report, peers = lab.run_dir / "stream.json", lab.run_dir / "stream-peers.txt"
     report.unlink(missing_ok=True)
+    peers.unlink(missing_ok=True)
     py = [sys.executable, "-m", "hacore.lab.stream"]
     server = subprocess.Popen(netns.exec_argv(lab, "router", [*py, "serve", "--bind", SERVER, "--seconds",
-                                                              str(seconds + 30)]))
+                                                              str(seconds + 30), "--peers", str(peers)]))
     try:
         wait_until(lambda: f"{SERVER}:5001" in netns.run_in(lab, "router", ["ss", "-ltnH"]).stdout, 10,
                    what="the stream server to listen")
         client = subprocess.Popen(netns.exec_argv(lab, "client", [*py, "client", "--to", SERVER, "--seconds",
                                                                   str(seconds), "--report", str(report)]))
-        holds_for(stable, BASELINE_S, what="the cluster before the failure")
+        holds_for(stable, baseline_s, what="the cluster before the failure")
         failed_at = time.time()
         fail()
         took = wait_until(taken_over, expect_s + 10, what="the spare to take over")
@@ -62,4 +66,5 @@ def measure(lab: Lab, fail: Callable[[], None], taken_over: Callable[[], float |
         server.wait()
     stream = json.loads(report.read_text())
     return Result(stream["outage_ms"], stream["probes_sent"], stream["probes_sent"] - stream["probes_echoed"],
-                  round((float(took) - failed_at) * 1000, 1), stream)
+                  round((float(took) - failed_at) * 1000, 1), stream,
+                  peers.read_text().splitlines() if peers.exists() else [])

@@ -18,8 +18,9 @@ from hacore.lab.topology import HA_VIPS, Lab
 
 
 def config(version: int, priority: int, advert_int_s: float, links: tuple[str, ...] = ("lan1",),
-           auth_pass: str = "", ipv6: bool = False) -> str:
-    """A keepalived.conf with one instance per HA link (VRID 50, 51, ...) in one sync group."""
+           auth_pass: str = "", ipv6: bool = False, notify: str = "") -> str:
+    """A keepalived.conf with one instance per HA link (VRID 50, 51, ...) in one sync group;
+    notify: a script called with primary|backup|fault on the group's transitions (conntrackd's)."""
     auth = f"authentication {{\n  auth_type PASS\n  auth_pass {auth_pass}\n }}" if auth_pass else ""
     instances = ""
     for n, link in enumerate(links):
@@ -36,8 +37,10 @@ def config(version: int, priority: int, advert_int_s: float, links: tuple[str, .
  }}
 }}
 """
-    group = "" if len(links) < 2 else "vrrp_sync_group G {\n group {\n  " + "\n  ".join(
-        f"HA{n}" for n in range(len(links))) + "\n }\n}\n"
+    hooks = "".join(f' notify_{k} "{notify} {v}"\n' for k, v in (("master", "primary"), ("backup", "backup"),
+                                                                 ("fault", "fault"))) if notify else ""
+    group = "vrrp_sync_group G {\n group {\n  " + "\n  ".join(
+        f"HA{n}" for n in range(len(links))) + "\n }\n" + hooks + "}\n"
     defs = f"global_defs {{\n vrrp_version {version}\n script_user root\n enable_script_security\n}}\n"
     return defs + group + instances
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from hacore.atomic import atomic_write
 from hacore.control import ControlError, request
+from hacore.lab import firewall
 from hacore.lab.topology import NODES, PREFIX, ROLES, Lab, batches, node_config, sysctls
 from hacore.lab.wait import wait_until
 
@@ -71,6 +72,9 @@ def up(lab: Lab, **variant: Any) -> None:
             run_in(lab, role, ["sysctl", "-qw", *sysctls(role)])
         for ns, lines in batches(lab):
             ip_cmd(["-n", ns, "-batch", "-"], "\n".join(lines) + "\n")
+        for node in NODES:  # stateful, NATing firewalls (conntrack is loaded by then: strict TCP next)
+            run_in(lab, node, [sys.executable, "-m", "hacore.lab.firewall", "apply"])
+            run_in(lab, node, ["sysctl", "-qw", *firewall.SYSCTLS])
         for node in NODES:
             d = lab.node_dir(node)
             d.mkdir(parents=True, exist_ok=True, mode=0o700)

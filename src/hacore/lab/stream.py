@@ -20,15 +20,24 @@ import struct
 import time
 
 PORT = 5001
+GRACE_S = 5.0  # after its last message, how long the client waits for the echoes still missing
 MSG = struct.Struct("!Q")
 
 
 class _UdpEcho(asyncio.DatagramProtocol):
+    def __init__(self, peers: str) -> None:
+        self.peers = peers
+        self.seen: set[tuple[str, int]] = set()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.transport.sendto(data, addr)  # type: ignore[attr-defined]
+        if self.peers and addr[:2] not in self.seen:
+            self.seen.add(addr[:2])
+            with open(self.peers, "a") as f:
+                f.write(f"udp {addr[0]} {addr[1]}\n")
 
 
 class _UdpProbe(asyncio.DatagramProtocol):
@@ -59,10 +68,14 @@ async def _probe(to: str, port: int, seconds: float, interval: float) -> dict[st
     return {"probes_sent": count, "probes_echoed": probe.echoed, "outage_ms": round(probe.longest_gap * 1000, 1)}
 
 
-async def serve(bind: str, port: int, seconds: float) -> None:
-    await asyncio.get_running_loop().create_datagram_endpoint(_UdpEcho, local_addr=(bind, port))
+async def serve(bind: str, port: int, seconds: float, peers: str) -> None:
+    await asyncio.get_running_loop().create_datagram_endpoint(lambda: _UdpEcho(peers), local_addr=(bind, port))
 
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if peers:  # who the server saw: behind SNAT, the VIP and the translated port
+            host, peer_port = writer.get_extra_info("peername")[:2]
+            with open(peers, "a") as f:
+                f.write(f"tcp {host} {peer_port}\n")
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
                 writer.write(data)
@@ -90,9 +103,10 @@ async def client(to: str, port: int, seconds: float, interval: float, probe_inte
 
     sender = asyncio.create_task(send())
     error = ""
+    deadline = time.monotonic() + seconds + GRACE_S  # a stream that stalls past this is dead
     try:
         while echoed < count:
-            data = await asyncio.wait_for(reader.readexactly(MSG.size), seconds + 30)
+            data = await asyncio.wait_for(reader.readexactly(MSG.size), max(0.0, deadline - time.monotonic()))
             now = time.monotonic()
             max_gap, last = max(max_gap, now - last), now
             if MSG.unpack(data)[0] != echoed:
@@ -116,9 +130,10 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.005)
     ap.add_argument("--probe-interval", type=float, default=0.001)
     ap.add_argument("--report", default="")
+    ap.add_argument("--peers", default="", help="serve: append each client's address and port to this file")
     a = ap.parse_args()
     if a.mode == "serve":
-        asyncio.run(serve(a.bind, a.port, a.seconds))
+        asyncio.run(serve(a.bind, a.port, a.seconds, a.peers))
         return
     result = asyncio.run(client(a.to, a.port, a.seconds, a.interval, a.probe_interval))
     text = json.dumps(result)

@@ -120,7 +120,7 @@ HA_VIPS = {"lan1": (EXT_VIP, EXT_VIP6), "lan2": (INT_VIP, INT_VIP6)}
 
 def node_config(lab: Lab, node: str, *, auth: str = "hmac", delay_s: float = 2.0, min_hold_s: float = 5.0,
                 ha_links: tuple[str, ...] = ("lan1", "lan2"), ipv6: bool = True,
-                ping_targets: tuple[str, ...] = ()) -> str:
+                ping_targets: tuple[str, ...] = (), conntrack_sync: bool = True) -> str:
     """The start configuration of a lab node, as the wizard would write it.
 
     The keyword arguments make the variants tests need: another auth mode,
@@ -172,6 +172,9 @@ remote_address = "{NODE_ADDR[other]["lan3"][0].split("/")[0]}"
 
 [cluster.ping_check]
 targets = {json.dumps(list(ping_targets))}
+
+[cluster.sync]
+conntrack = {"true" if conntrack_sync else "false"}
 {has}
 [[objects]]
 name = "ha-external-ip"

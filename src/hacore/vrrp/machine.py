@@ -93,9 +93,17 @@ class PeerStatus:
 
     role: Role
     arrival_us: int
+    priority: int = -1  # the rank it reports (-1: unknown)
 
 
-Event = Advert | Carrier | Tick | Enable | Maintenance | Ping | Delay | Shutdown | PeerStatus
+@dataclass(frozen=True)
+class SyncState:
+    """Whether this node holds a complete copy of the master's conntrack table."""
+
+    complete: bool
+
+
+Event = Advert | Carrier | Tick | Enable | Maintenance | Ping | Delay | Shutdown | PeerStatus | SyncState
 
 
 # -- actions ------------------------------------------------------------------
@@ -152,6 +160,9 @@ class Params:
     min_hold_us: int  # anti-flap: no voluntary change sooner than this after the last one
     ping_failures: int = 3
     local_ips: dict[tuple[str, int], bytes] = field(default_factory=dict)  # (link, 4|16) -> our source
+    # A preempting node waits for a complete copy of the master's conntrack table, at most this
+    # long after it became backup (0: no sync, nothing to wait for).
+    sync_hold_us: int = 0
 
 
 class Machine:
@@ -171,6 +182,7 @@ class Machine:
         self.peer_status: PeerStatus | None = None
         self._peer_master_since_us: int | None = None  # start of the peer's current run of "master" reports
         self.split_brain = False
+        self.sync_complete = False
         self._conflict_at_us: int | None = None  # newest sign, while master, that the peer was master too
         self.counters: Counter[str] = Counter()
         self.last_change_us = now_us
@@ -286,6 +298,8 @@ class Machine:
             case Shutdown():
                 self._set_resigning(True, "shutdown", now_us)
                 self.shutting_down = True
+            case SyncState(complete):
+                self.sync_complete = complete
             case PeerStatus(role, arrival_us):
                 was_master = self.peer_status is not None and self.peer_status.role == Role.MASTER
                 if role != Role.MASTER:
@@ -392,8 +406,11 @@ class Machine:
         if peer is not None:
             if self._outranks_us(peer, prio):
                 return []
-            # A live master that we outrank: preempt, but not sooner than the hold.
+            # A live master that we outrank: preempt, but not sooner than the hold, and not before
+            # we hold its connections (bounded: a copy that never completes must not block forever).
             if now_us - self.last_change_us < self.p.min_hold_us:
+                return []
+            if not self.sync_complete and now_us - self.last_change_us < self.p.sync_hold_us:
                 return []
             return self._enter(Role.MASTER, f"preempt: peer priority {peer.priority} < ours {prio} on {peer.link}",
                                now_us)
@@ -440,6 +457,11 @@ class Machine:
             self._conflict_at_us = None
         elif peer_master and s is not None:
             self._conflict_at_us = max(self._conflict_at_us or 0, s.arrival_us)
+            # Both master (VRRP lost between us): the one that outranks keeps claiming the neighbours,
+            # so traffic - and its conntrack state - stays on one node and the heal costs nothing.
+            last = self._last_announce_us
+            if s.priority < self.priority() and (last is None or now_us - last >= self.p.update_trigger_delay_us):
+                acts.append(self._announce(f"conflict: the peer is master too, with priority {s.priority}", now_us))
         elif (self._conflict_at_us is not None and s is not None and s.role != Role.MASTER
               and s.arrival_us > self._conflict_at_us):
             # The peer says it is no longer master, after the conflict: we are the only one left,
@@ -476,6 +498,8 @@ class Machine:
         if self.role == Role.BACKUP:
             times.append(self._listen_until_us)
             times.append(self.last_change_us + self.p.min_hold_us)
+            if not self.sync_complete:
+                times.append(self.last_change_us + self.p.sync_hold_us)
         for lk, h in self.heard.items():
             if self.carrier[lk]:
                 times.append(h.arrival_us + self._master_down_us(h))
@@ -483,5 +507,7 @@ class Machine:
             times.append(self.peer_status.arrival_us + self.p.update_trigger_delay_us)
         if self._peer_master_since_us is not None:
             times.append(max(self._peer_master_since_us, self.last_change_us) + self.p.update_trigger_delay_us)
+        if self._conflict_at_us is not None and self._last_announce_us is not None:
+            times.append(self._last_announce_us + self.p.update_trigger_delay_us)
         future = [t for t in times if t > now_us]
         return min(future) if future else None
