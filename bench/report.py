@@ -2,6 +2,7 @@
 
     python bench/report.py codec RESULTS.json bench/README.md     (pytest-benchmark JSON)
     python bench/report.py failover RESULTS.json bench/README.md  (hacore bench failover --json)
+    python bench/report.py sync RESULTS.json bench/README.md      (hacore bench sync --json)
 
 Codec ratios are against the pure-Python codec of the same group (higher =
 faster), on medians, because a shared machine has outliers.
@@ -16,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from hacore.lab.bench import markdown as failover_table
+from hacore.lab.syncbench import markdown as sync_table
 
 
 def codec_table(results: dict) -> str:
@@ -74,7 +76,7 @@ def main(kind: str, json_path: str, readme: str) -> None:
         _replace(readme, "codec", codec_table(data))
         _replace(readme, "ct", ct_table(data))
     else:
-        _replace(readme, kind, failover_table(data))
+        _replace(readme, kind, failover_table(data) if kind == "failover" else sync_table(data))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,17 @@ def cli(ctx: click.Context, sock: Path) -> None:
     ctx.obj = {"socket": sock}
 
 
+def node_files(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The daemon's start configuration and state directory (the clean-up verb reads the same ones)."""
+    fn = click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False, readable=False, writable=False),
+                      default=Path("/var/lib/hacore"), show_default=True)(fn)
+    return click.option("-c", "--config", "config_path",
+                        type=click.Path(path_type=Path, dir_okay=False, readable=False),
+                        default=Path("/etc/hacore/hacore.toml"), show_default=True, help="start configuration")(fn)
+
+
 @cli.command()
-@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, readable=False),
-              default=Path("/etc/hacore/hacore.toml"), show_default=True, help="start configuration")
-@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False, readable=False, writable=False),
-              default=Path("/var/lib/hacore"), show_default=True)
+@node_files
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 @click.pass_context
 def daemon(ctx: click.Context, config_path: Path, state_dir: Path, verbose: bool) -> None:
@@ -89,10 +96,7 @@ def daemon(ctx: click.Context, config_path: Path, state_dir: Path, verbose: bool
 
 
 @cli.command()
-@click.option("-c", "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, readable=False),
-              default=Path("/etc/hacore/hacore.toml"), show_default=True, help="start configuration")
-@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False, readable=False, writable=False),
-              default=Path("/var/lib/hacore"), show_default=True)
+@node_files
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 def cleanup(config_path: Path, state_dir: Path, as_json: bool) -> None:
     """Remove the VIPs a crashed daemon left behind (refused while a daemon runs).

@@ -120,8 +120,12 @@ class Election:
         """No VIP moves before the replicated table is in the kernel (bounded: a stuck write must not
         keep the addresses from a takeover)."""
         assert self.sync is not None
+        t0 = time.monotonic()
+        in_flight = len(self.sync.writes)
         if not await self.sync.flush(FLUSH_TIMEOUT_S):
             log(logger, "sync_flush_timeout", logging.WARNING, timeout_s=FLUSH_TIMEOUT_S)
+        elif in_flight:
+            log(logger, "sync_flushed", writes=in_flight, waited_ms=round((time.monotonic() - t0) * 1e3, 2))
 
     def _on_sync_complete(self, complete: bool) -> None:
         self._feed(SyncState(complete))

@@ -97,7 +97,7 @@ class PeerLink:
 
     def _readable(self) -> None:
         assert self.sock is not None
-        for _ in range(64):
+        for _ in range(256):  # a sync burst: drain much per wake-up, but let timers run
             try:
                 data, addr = self.sock.recvfrom(65536)
             except BlockingIOError:

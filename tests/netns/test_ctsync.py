@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from hacore.control import request
 from hacore.ctsync import wire
 from hacore.lab import ctfill, failover, faults, netns
@@ -146,3 +148,16 @@ def test_garbage_and_forged_sync_datagrams_are_counted_and_sync_carries_on(make_
     wait_until(lambda: sync(lab, "node2")["flows"] >= 100 and sync(lab, "node2")["complete"], 10,
                what="sync carrying on")
     assert roles(lab) == ("master", "backup")
+
+
+def test_an_event_overrun_is_repaired_at_once_from_a_dump(make_cluster: Callable[..., Lab],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HACORE_CT_EVENT_RCVBUF", str(64 << 10))  # the daemons' event buffer: 64 KB
+    lab = make_cluster()
+    wait_until(lambda: sync(lab, "node2").get("complete"), 10, what="a complete copy")
+    netns.run_in(lab, "node1", [*PY, "hacore.lab.ctfill", "--count", "20000"])  # far more than 64 KB of events
+    wait_until(lambda: sync(lab, "node1")["event_overruns"] >= 1, 10, what="the overrun seen")
+    wait_until(lambda: (s := sync(lab, "node2")).get("complete") and s["flows"] >= 20000, 30,
+               what="every flow on node2 after the repair")
+    assert sync(lab, "node1")["dumps"] >= 2  # the start-up dump, and the repair's
+    assert count(lab, "node2") >= 20000

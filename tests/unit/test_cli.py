@@ -91,6 +91,18 @@ def test_info_table_explains_the_rank_of_both_nodes() -> None:
     assert rows["split_brain  "] == "false"
 
 
+def test_info_table_says_how_whole_the_conntrack_copy_is() -> None:
+    master = {"role": "master", "flows": 12, "peer_complete": True, "lag_ms": 0.4, "resyncs": 1, "retransmits": 3,
+              "drops": {}}
+    backup = {"role": "backup", "flows": 12, "complete": False, "gap_requests": 2, "drops": {"bad_auth": 5}}
+    off = {"role": "off", "error": "conntrack sync is switched off"}
+    rows = [dict(line.split("|", 1) for line in render.info({"sync": s}).splitlines()[2:])["conntrack_sync"]
+            for s in (master, backup, off)]
+    assert rows == ["sending: 12 flows, peer complete, lag 0.4 ms, 1 resyncs, 3 retransmits",
+                    "receiving: 12 flows, incomplete, 2 gap requests, 5 datagrams dropped",
+                    "off (conntrack sync is switched off)"]
+
+
 def test_the_readme_example_configuration_is_valid(tmp_path: Path) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = readme.split("```toml\n", 1)[1].split("```", 1)[0]

@@ -16,6 +16,7 @@ import errno
 import os
 import socket
 import struct
+import threading
 from collections import Counter
 
 import numpy as np
@@ -27,7 +28,8 @@ NETLINK_NETFILTER = 12
 GROUPS = 0x1 | 0x2 | 0x4  # NF_NETLINK_CONNTRACK_NEW | _UPDATE | _DESTROY
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
-EVENT_RCVBUF = 64 << 20
+# Sized for bursts; HACORE_CT_EVENT_RCVBUF (bytes) shrinks it, e.g. to show an overrun being repaired.
+EVENT_RCVBUF = int(os.environ.get("HACORE_CT_EVENT_RCVBUF", 64 << 20))
 WRITE_BUF = 256 << 10
 RECV_BUF = 256 << 10
 MAX_PER_RECV = RECV_BUF // 64  # conntrack messages in one receive, at most (none is shorter than 64 bytes)
@@ -110,7 +112,16 @@ class Writer:
         self.buf = bytearray(WRITE_BUF)
         self.rbuf = bytearray(1 << 20)
         self.seq = 1
-        self.counters: Counter[str] = Counter()
+        self._counters: Counter[str] = Counter()
+        self._lock = threading.Lock()  # written on the writer's thread, read by `cluster info`
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counters)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counters[key] += n
 
     def write(self, flows: np.ndarray) -> None:
         """Creates, updates and deletes for these records; answers counted by outcome.
@@ -122,7 +133,7 @@ class Writer:
         exists = self._send(flows.view(np.uint8), len(flows), update_only=False)
         if exists:
             stale = flows[np.asarray(exists)]
-            self.counters["replaced"] += len(stale)
+            self._count("replaced", len(stale))
             stale["kind"] = _fp.KIND_DESTROY
             self._send(stale.view(np.uint8), len(stale), update_only=False)
             stale["kind"] = _fp.KIND_NEW
@@ -137,14 +148,14 @@ class Writer:
             nxt, w = _fp.ct_build(view, i, n, int(update_only), self.buf, seq0)
             self.seq = (self.seq + (nxt - i)) & 0x7FFFFFFF or 1
             self.sock.send(memoryview(self.buf)[:w])
-            self.counters["requests"] += nxt - i
+            self._count("requests", nxt - i)
             for seq, code in self._answers():
                 if code == errno.EEXIST and not update_only:
                     exists.append(i + ((seq - seq0) & 0x7FFFFFFF))
                 elif code == errno.ENOENT:
-                    self.counters["absent"] += 1  # deleted or expired here already
+                    self._count("absent")  # deleted or expired here already
                 else:
-                    self.counters[f"error_{errno.errorcode.get(code, code)}"] += 1
+                    self._count(f"error_{errno.errorcode.get(code, code)}")
             i = nxt
         return exists
 

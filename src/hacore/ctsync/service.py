@@ -64,6 +64,7 @@ class ConntrackSync:
         self.writer: ctnetlink.Writer | None = None
         self.pool: ThreadPoolExecutor | None = None
         self.writes: list[asyncio.Future[None]] = []
+        self._batch: list[np.ndarray] = []  # decoded this turn of the loop, not yet handed to the writer
         self.resync_task: asyncio.Task[None] | None = None
         self.complete = False
         self.drops: Counter[str] = Counter()
@@ -101,6 +102,7 @@ class ConntrackSync:
             self.events.close()
             self.events = None
         if self.pool is not None and self.writer is not None:
+            self._submit()
             # Writes still in flight finish first: a takeover's flush() waits for exactly them.
             pool, writer, pending = self.pool, self.writer, list(self.writes)
             asyncio.get_running_loop().create_task(self._retire(pool, writer, pending))
@@ -252,8 +254,19 @@ class ConntrackSync:
         self.counters["applied"] += len(ready)
 
     def _write(self, flows: np.ndarray) -> None:
+        """Queue records for the kernel; all that one turn of the loop decoded go out as one batch
+        (many requests per sendmsg, one hand-off to the writer thread)."""
         if self.pool is None or self.writer is None or not len(flows):
             return
+        if not self._batch:
+            asyncio.get_running_loop().call_soon(self._submit)
+        self._batch.append(flows)
+
+    def _submit(self) -> None:
+        batch, self._batch = self._batch, []
+        if self.pool is None or self.writer is None or not batch:
+            return
+        flows = batch[0] if len(batch) == 1 else np.concatenate(batch)
         fut = asyncio.get_running_loop().run_in_executor(self.pool, self.writer.write, flows)
         self.writes.append(fut)
         fut.add_done_callback(self._written)
@@ -268,6 +281,7 @@ class ConntrackSync:
 
     async def flush(self, timeout_s: float) -> bool:
         """Wait until every received flow is in the kernel (a takeover asks before its VIPs move)."""
+        self._submit()
         pending = list(self.writes)
         if not pending:
             return True
@@ -309,7 +323,8 @@ class ConntrackSync:
             self._send(m)
 
     def _check_complete(self) -> None:
-        self._set_complete(self.receiver is not None and self.receiver.complete and not self.writes)
+        self._set_complete(self.receiver is not None and self.receiver.complete and not self.writes
+                           and not self._batch)
 
     def _set_complete(self, complete: bool) -> None:
         if complete != self.complete:
@@ -344,5 +359,5 @@ class ConntrackSync:
             out |= {"session": f"{r.session:016x}" if r.session else "", "complete": self.complete,
                     "applied_seq": r.expected, "gap_requests": r.counters["gap_requests"],
                     "resync_requests": r.counters["resync_requests"], "duplicates": r.counters["duplicates"],
-                    "writes_in_flight": len(self.writes), "kernel": dict(self.writer.counters) if self.writer else {}}
+                    "writes_in_flight": len(self.writes), "kernel": self.writer.counters() if self.writer else {}}
         return out

@@ -88,6 +88,20 @@ def bench_failover(ctx: click.Context, runs: int, seed: int | None) -> tuple[Any
     return report, failover_bench.markdown(report)
 
 
+@command(bench, "sync")
+@click.option("--flows", "sizes", type=click.IntRange(1000, 500_000), multiple=True, default=(100_000, 250_000),
+              show_default=True, help="flows in the burst (repeatable)")
+def bench_sync(ctx: click.Context, sizes: tuple[int, ...]) -> tuple[Any, str]:
+    """Conntrack replication: hacore beside conntrackd, bursts of flows, lag, takeover to a complete table."""
+    from hacore.lab import syncbench
+
+    try:
+        report = syncbench.run(sizes, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, syncbench.markdown(report)
+
+
 @command(lab, "demo")
 @name_option
 @click.option("--delay", "delay_s", type=click.FloatRange(0.03, 122.85), default=2.0, show_default=True,

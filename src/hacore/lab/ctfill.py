@@ -75,7 +75,7 @@ def main() -> None:
     w = Writer()
     t0 = time.monotonic()
     w.write(batch)
-    print(json.dumps({"created": len(batch), "seconds": round(time.monotonic() - t0, 3), **dict(w.counters)}))
+    print(json.dumps({"created": len(batch), "seconds": round(time.monotonic() - t0, 3), **w.counters()}))
 
 
 if __name__ == "__main__":
