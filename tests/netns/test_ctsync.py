@@ -157,7 +157,11 @@ def test_an_event_overrun_is_repaired_at_once_from_a_dump(make_cluster: Callable
     wait_until(lambda: sync(lab, "node2").get("complete"), 10, what="a complete copy")
     netns.run_in(lab, "node1", [*PY, "hacore.lab.ctfill", "--count", "20000"])  # far more than 64 KB of events
     wait_until(lambda: sync(lab, "node1")["event_overruns"] >= 1, 10, what="the overrun seen")
-    wait_until(lambda: (s := sync(lab, "node2")).get("complete") and s["flows"] >= 20000, 30,
-               what="every flow on node2 after the repair")
+    try:
+        wait_until(lambda: (s := sync(lab, "node2")).get("complete") and s["flows"] >= 20000, 30,
+                   what="every flow on node2 after the repair")
+    except TimeoutError as exc:
+        raise AssertionError((sync(lab, "node1"), sync(lab, "node2"),
+                              (lab.node_dir("node1") / "daemon.log").read_text()[-2500:])) from exc
     assert sync(lab, "node1")["dumps"] >= 2  # the start-up dump, and the repair's
     assert count(lab, "node2") >= 20000

@@ -79,6 +79,19 @@ class Events:
             n = _fp.ct_parse(self.buf, got, view, n)[0]
         return n, False
 
+    def discard(self) -> None:
+        """Empty the queue before a repair dump: the dump supersedes what is queued, and only an
+        empty queue clears the kernel's congestion mark - until then further losses report no
+        ENOBUFS, and events lost during the dump would go unrepaired."""
+        while True:
+            try:
+                self.sock.recv_into(self.buf)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+
     def close(self) -> None:
         self.sock.close()
 

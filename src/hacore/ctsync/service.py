@@ -216,6 +216,7 @@ class ConntrackSync:
                 # Events were lost in the kernel: repair now from a dump, not at some periodic sweep.
                 log(logger, "sync_overrun", logging.WARNING, overruns=self.events.overruns)
                 asyncio.get_running_loop().remove_reader(self.events.fileno())
+                self.events.discard()
                 self.resync_task = asyncio.create_task(self._resync_from_dump(full=False))
                 return
             if n < len(self._ev) - ctnetlink.MAX_PER_RECV:
