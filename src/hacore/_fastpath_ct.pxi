@@ -375,9 +375,6 @@ cdef class FlowTable:
                 self.used[j] = 0
                 i = j
 
-    def contains(self, uint32_t key) -> bool:
-        return self.find(key) >= 0
-
     def clear(self) -> None:
         memset(self.used, 0, self.cap)
         self.count = 0

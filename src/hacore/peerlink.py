@@ -44,6 +44,7 @@ class PeerLink:
         self.error = ""  # why the socket is not open
         self.drops: Counter[str] = Counter()
         self.peer: tuple[hotwire.Status, float] | None = None  # status, monotonic seconds when received
+        self.remote = str(ip_address(self.hw.remote_address)) if self.hw.remote_address else ""  # canonical
         self.on_sync: Callable[[bytes], None] | None = None  # conntrack sync shares the port (its own magic)
 
     def open(self) -> bool:
@@ -105,7 +106,7 @@ class PeerLink:
             except OSError:
                 self.drops["receive_error"] += 1
                 return
-            if ip_address(addr[0].split("%")[0]) != ip_address(self.hw.remote_address):
+            if addr[0] != self.remote and ip_address(addr[0].split("%")[0]) != ip_address(self.remote):
                 self.drops["wrong_peer"] += 1
                 continue
             if self.on_sync is not None and sync_wire.is_sync(data):

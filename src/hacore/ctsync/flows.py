@@ -1,6 +1,6 @@
 """Flow records as numpy sees them: the dtype of _fastpath's flow_t, and the
-helpers that make and read records outside the hot path (tests, bench,
-`cluster info`).
+helpers that make records outside the hot path (tests, the lab's flow
+generator).
 
 Rules: the dtype is checked against the compiled struct's size at import;
 addresses are kept in network order, 16 bytes (IPv4 in the first 4).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 from ipaddress import ip_address
-from typing import Any
 
 import numpy as np
 
@@ -28,9 +27,6 @@ FLOW = np.dtype([
 if _fp is not None and FLOW.itemsize != _fp.FLOW_SIZE:
     raise ImportError(f"flow dtype is {FLOW.itemsize} bytes, _fastpath's flow_t {_fp.FLOW_SIZE}")
 
-# TCP conntrack states (include/uapi/linux/netfilter/nf_conntrack_tcp.h)
-TCP_STATES = ("none", "syn_sent", "syn_recv", "established", "fin_wait", "close_wait", "last_ack", "time_wait",
-              "close", "syn_sent2")
 IPS_SEEN_REPLY, IPS_ASSURED, IPS_CONFIRMED, IPS_SRC_NAT, IPS_DST_NAT = 0x2, 0x4, 0x8, 0x10, 0x20
 
 
@@ -69,21 +65,3 @@ def fill(rec: np.void, *, id: int, src: str, dst: str, sport: int, dport: int, p
         rec["zone"] = zone
         present |= 2
     rec["present"] = present
-
-
-def describe(rec: np.void) -> dict[str, Any]:
-    """A record as plain data, for display and test messages."""
-    alen = 4 if rec["family"] == socket.AF_INET else 16
-
-    def ip(v: np.void) -> str:
-        return str(ip_address(bytes(v)[:alen]))
-
-    out: dict[str, Any] = {
-        "id": int(rec["id"]), "proto": int(rec["proto"]),
-        "original": f"{ip(rec['o_src'])}:{rec['o_sport']} -> {ip(rec['o_dst'])}:{rec['o_dport']}",
-        "reply": f"{ip(rec['r_src'])}:{rec['r_sport']} -> {ip(rec['r_dst'])}:{rec['r_dport']}",
-        "status": int(rec["status"]), "timeout": int(rec["timeout"]),
-    }
-    if rec["present"] & 16:
-        out["tcp_state"] = TCP_STATES[rec["tcp_state"]] if rec["tcp_state"] < len(TCP_STATES) else "?"
-    return out

@@ -50,13 +50,6 @@ def _fill(lab: Lab, count: int, first: int) -> float:
     return time.monotonic() - json.loads(out)["seconds"]
 
 
-def external_cache(cd: Conntrackd) -> int:
-    """Active entries in conntrackd's external cache (what it received from the peer)."""
-    out = cd.ctl(["-s"]).stdout
-    m = re.search(r"cache external:\s*\ncurrent active connections:\s*(\d+)", out)
-    return int(m.group(1)) if m else 0
-
-
 class Stack:
     name = ""
 
@@ -105,7 +98,7 @@ class ConntrackdStack(Stack):
         self.cd = {n: Conntrackd(lab, n) for n in NODES}
 
     def held(self) -> int:
-        return external_cache(self.cd["node2"])
+        return self.cd["node2"].external_cache()
 
     def takeover_ms(self) -> tuple[float, int]:
         took = self.cd["node2"].commit_seconds()  # the notify script's first step on the new master
