@@ -4,6 +4,7 @@ on the wire would. Run inside a lab namespace:
     python -m tests.netns.replay capture --dev eth0 --count 5 --out FILE
     python -m tests.netns.replay replay --dev eth0 --file FILE --rounds 20 --interval 0.05
     python -m tests.netns.replay capture-udp --dev lan3 --port 3780 --src 198.18.0.3 --count 3 --out FILE
+    (capture-udp --prefix HCS1 keeps only peer statuses: conntrack sync shares the port)
     python -m tests.netns.replay replay-udp --src 198.18.0.3 --to 198.18.0.2 --port 3780 --file FILE
 
 VRRP is replayed whole (IP header included, so the source is the original
@@ -54,7 +55,7 @@ def replay(dev: str, path: str, rounds: int, interval_s: float) -> None:
             time.sleep(interval_s)
 
 
-def capture_udp(dev: str, port: int, src: str, count: int, timeout_s: float, out: str) -> None:
+def capture_udp(dev: str, port: int, src: str, count: int, timeout_s: float, out: str, prefix: bytes) -> None:
     s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))  # IPv4, link header removed
     s.bind((dev, 0))
     s.settimeout(timeout_s)
@@ -68,7 +69,7 @@ def capture_udp(dev: str, port: int, src: str, count: int, timeout_s: float, out
         ihl = (pkt[0] & 0x0F) * 4
         if pkt[9] != 17 or socket.inet_ntoa(pkt[12:16]) != src:
             continue
-        if struct.unpack("!H", pkt[ihl + 2 : ihl + 4])[0] == port:
+        if struct.unpack("!H", pkt[ihl + 2 : ihl + 4])[0] == port and pkt[ihl + 8 :].startswith(prefix):
             payloads.append(pkt[ihl + 8 :].hex())
     with open(out, "w") as f:
         json.dump(payloads, f)
@@ -105,6 +106,7 @@ def main() -> None:
     cu.add_argument("--count", type=int, default=3)
     cu.add_argument("--timeout", type=float, default=10.0)
     cu.add_argument("--out", required=True)
+    cu.add_argument("--prefix", default="", help="keep only payloads that start with this (e.g. a magic)")
     ru = sub.add_parser("replay-udp")
     ru.add_argument("--src", required=True)
     ru.add_argument("--to", required=True)
@@ -118,7 +120,7 @@ def main() -> None:
     elif a.verb == "replay":
         replay(a.dev, a.file, a.rounds, a.interval)
     elif a.verb == "capture-udp":
-        capture_udp(a.dev, a.port, a.src, a.count, a.timeout, a.out)
+        capture_udp(a.dev, a.port, a.src, a.count, a.timeout, a.out, a.prefix.encode())
     else:
         replay_udp(a.src, a.to, a.port, a.file, a.rounds, a.interval)
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from hacore import hotwire
 from hacore.lab import faults, netns
 from hacore.lab.topology import Lab
 from hacore.lab.wait import wait_until
@@ -47,7 +48,7 @@ def test_peer_status_captured_before_a_restart_cannot_fake_a_healthy_backup(make
     lab = make_cluster()
     capture = lab.node_dir("node1") / "status.json"
     sniff = _tool(lab, "capture-udp", "--dev", "lan3", "--port", "3780", "--src", "198.18.0.3", "--count", "3",
-                  "--out", str(capture), role="node1")
+                  "--prefix", hotwire.MAGIC.decode(), "--out", str(capture), role="node1")  # statuses, not sync
     assert sniff.wait(timeout=20) == 0
     assert len(json.loads(capture.read_text())) == 3  # node2's statuses as they crossed the hotwire
     faults.signal_daemon(lab, "node2", signal.SIGKILL)  # the backup is gone
