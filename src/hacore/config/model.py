@@ -130,6 +130,9 @@ class Cluster:
     disabled_interfaces_in_backup: tuple[str, ...] = shared(default_factory=tuple)
     disabled_applications_in_backup: tuple[str, ...] = shared(default_factory=lambda: DEFAULT_DISABLED_APPS)
     maintenance_services: tuple[str, ...] = shared(default_factory=tuple)
+    # Executables run after each role change (keepalived's notify): argv + [new state, reason].
+    notify: tuple[str, ...] = shared(default_factory=tuple)
+    notify_timeout_s: float = shared(10.0)  # a hook still running then is killed; it never holds a takeover
     ping_check: PingCheck = shared(default_factory=PingCheck)
     sync: Sync = shared(default_factory=Sync)
 
@@ -145,9 +148,22 @@ class NetworkObject:
 class NatRule:
     kind: NatKind = shared(NatKind.HIDE)
     interface: str = shared("")  # outgoing (hide) or incoming (dnat) interface
-    source: str = shared("")  # network object name
-    to: str = shared("")  # object whose address is used: must be unique (a VIP) on HA interfaces
+    source: str = shared("")  # network object name; dnat: optional, who may connect
+    # hide: the object whose address replaces the source; dnat: the object connections are addressed to.
+    # Either way a VIP object on HA interfaces (seed: unique addresses in NAT objects).
+    to: str = shared("")
     port: int = shared(0)  # dnat: destination port, 0 for all
+    protocol: str = shared("tcp")  # dnat with a port: tcp or udp
+    target: str = shared("")  # dnat: the object of the internal host
+    target_port: int = shared(0)  # dnat: its port, 0 for the same
+
+
+@dataclass(frozen=True)
+class Forward:
+    """The forward filter hacore renders into its own table (off: no filter chain at all)."""
+
+    policy: str = shared("accept")  # accept: hacore does not filter; drop: stateful filter
+    new_from: tuple[str, ...] = shared(default_factory=tuple)  # interfaces new connections may come in on
 
 
 @dataclass(frozen=True)
@@ -155,7 +171,12 @@ class Application:
     name: str = shared("")
     enabled: bool = shared(True)
     backend: str = shared("")  # systemd unit that implements it
+    # Without systemd: commands (argv, split like a shell would, run without one); status exits 0 if running.
+    start: str = shared("")
+    stop: str = shared("")
+    status: str = shared("")
     outgoing_address: str = shared("")  # e.g. the external VIP for the mail relay
+    user: str = shared("")  # the account it runs as: its traffic is sent from outgoing_address
 
 
 @dataclass(frozen=True)
@@ -172,6 +193,7 @@ class Config:
     cluster: Cluster = shared(default_factory=Cluster)
     objects: tuple[NetworkObject, ...] = shared(default_factory=tuple)
     nat: tuple[NatRule, ...] = shared(default_factory=tuple)
+    forward: Forward = shared(default_factory=Forward)
     applications: tuple[Application, ...] = shared(default_factory=tuple)
     dhcp_server: tuple[DhcpRange, ...] = shared(default_factory=tuple)
 

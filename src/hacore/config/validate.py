@@ -6,10 +6,11 @@ accepted. A bad config never reaches the kernel (the store refuses it).
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from ipaddress import ip_address, ip_interface
 
-from hacore.config.model import AuthMode, Config
+from hacore.config.model import AuthMode, Config, NatKind
 from hacore.config.parse import ConfigError, Problem, load_toml, parse_partial
 from hacore.vrrp.rank import MAX_LINKS
 
@@ -146,6 +147,19 @@ def validate(cfg: Config) -> list[Problem]:
     for n, name in enumerate(c.maintenance_services):
         if name not in apps:
             out.append(Problem(f"cluster.maintenance_services[{n}]", f"unknown application {name!r}"))
+    for n, hook in enumerate(c.notify):
+        if not hook.startswith("/"):
+            out.append(Problem(f"cluster.notify[{n}]", f"an absolute path to an executable, not {hook!r}"))
+    if not 0 < c.notify_timeout_s <= 600:
+        out.append(Problem("cluster.notify_timeout_s", "must be more than 0 and at most 600 seconds"))
+    for n, iface in enumerate(cfg.interfaces):
+        if "DISABLED_IF_SPARE" in iface.flags and (iface.name == hw or iface.name in ha_names):
+            out.append(Problem(f"interfaces[{n}].flags", f"{iface.name!r} carries the cluster (hotwire or HA): "
+                                                         "not disableable on the spare"))
+    if cfg.forward.policy not in ("accept", "drop"):
+        out.append(Problem("forward.policy", f"must be accept or drop, got {cfg.forward.policy!r}"))
+    for n, name in enumerate(cfg.forward.new_from):
+        need_if(name, f"forward.new_from[{n}]")
     for n, target in enumerate(c.ping_check.targets):
         _ip(target, f"cluster.ping_check.targets[{n}]", out)
     if c.ping_check.interval_s <= 0:
@@ -163,6 +177,22 @@ def validate(cfg: Config) -> list[Problem]:
     _dupes([a.name for a in cfg.applications], "applications", "application", out)
     own = {str(ip_interface(a).ip) for i in cfg.interfaces for a in i.addresses if _quiet_cidr(a)}
     for n, app in enumerate(cfg.applications):
+        path = f"applications[{n}]"
+        commands = [k for k in ("start", "stop", "status") if getattr(app, k)]
+        if commands and len(commands) < 3:
+            missing = ", ".join(k for k in ("start", "stop", "status") if k not in commands)
+            out.append(Problem(path, f"start, stop and status go together: missing {missing}"))
+        if commands and app.backend:
+            out.append(Problem(f"{path}.backend", "a systemd unit or start/stop/status commands, not both"))
+        for k in commands:
+            try:
+                if not shlex.split(getattr(app, k)):
+                    raise ValueError("empty")
+            except ValueError as exc:
+                out.append(Problem(f"{path}.{k}", f"not a command line ({exc})"))
+        if app.user and not app.outgoing_address:
+            out.append(Problem(f"{path}.user", "only used to send the application's traffic from its "
+                                               "outgoing_address, which is not set"))
         addr = app.outgoing_address
         if addr and _ip(addr, f"applications[{n}].outgoing_address", out) and addr not in own | set(all_vips):
             out.append(Problem(f"applications[{n}].outgoing_address",
@@ -220,8 +250,22 @@ def _check_nat(cfg: Config, ha_ifs: set[str], vips: set[str], out: list[Problem]
             name = getattr(rule, key)
             if name and cfg.object(name) is None:
                 out.append(Problem(f"{path}.{key}", f"unknown object {name!r}"))
-        if not 0 <= rule.port <= 65535:
-            out.append(Problem(f"{path}.port", "must be 0..65535"))
+        for key in ("port", "target_port"):
+            if not 0 <= getattr(rule, key) <= 65535:
+                out.append(Problem(f"{path}.{key}", "must be 0..65535"))
+        if rule.kind == NatKind.DNAT:
+            if not rule.target:
+                out.append(Problem(f"{path}.target", "required for dnat: the object of the inside host"))
+            elif cfg.object(rule.target) is None:
+                out.append(Problem(f"{path}.target", f"unknown object {rule.target!r}"))
+            if rule.protocol not in ("tcp", "udp"):
+                out.append(Problem(f"{path}.protocol", f"must be tcp or udp, got {rule.protocol!r}"))
+            if rule.target_port and not rule.port:
+                out.append(Problem(f"{path}.target_port", "needs port: a forward of all ports keeps them"))
+        elif rule.target or rule.target_port or rule.port:
+            out.append(Problem(path, "port, target and target_port belong to dnat rules"))
+        if not rule.to and rule.interface not in ha_ifs:  # on HA interfaces the check below says more
+            out.append(Problem(f"{path}.to", "required: the object whose address is used"))
         if rule.interface in ha_ifs:
             obj = cfg.object(rule.to) if rule.to else None
             if obj is None or not _quiet_cidr(obj.address) or str(ip_interface(obj.address).ip) not in vips:
