@@ -1,11 +1,13 @@
-"""`hacore cleanup`: the VIPs a daemon that died without its shutdown (kill -9,
-the OOM killer) left in the kernel, removed - by hand or by the systemd unit's
-ExecStopPost=.
+"""`hacore cleanup`: what a daemon that died without its shutdown (kill -9,
+the OOM killer) left as master, released - by hand or by the systemd unit's
+ExecStopPost=: the applications that run only on the master stopped, the
+interfaces disabled in backup down, the rules that send from a VIP gone,
+the VIPs removed - the daemon's own release, in its order.
 
 Rules: reads the start configuration the daemon runs with; refuses while a
 daemon holds the state directory (it would strip a live master); removes only
-the configured VIPs, never the node's own addresses; running it twice
-changes nothing.
+the configured VIPs, never the node's own addresses, and touches only
+hacore's own nftables table; running it twice changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 
 from hacore import links
 from hacore.config.model import Config
-from hacore.effects.vips import Plan, Vip, VipReconciler
+from hacore.effects.ifaces import IfReconciler
+from hacore.effects.nft import NftError, NftReconciler
+from hacore.effects.services import Services
+from hacore.effects.vips import Vip, VipReconciler
 from hacore.statelock import Locked, StateLock
 
 
@@ -24,14 +29,32 @@ class Refused(Exception):
     """Cleanup must not run now; str() is the one line to show."""
 
 
-async def remove_vips(cfg: Config) -> Plan:
+async def release(cfg: Config) -> dict[str, Any]:
+    failed: dict[str, str] = {}
+    services = Services(cfg)
+    stopped = await services.apply(master=False, maintenance=False)
+    failed |= {f"application {s.name}": s.error for s in services.states.values() if s.error}
+    ifs = await IfReconciler(cfg).apply(master=False)
+    failed |= {f"interface {n}": why for n, why in ifs.failed.items()}
+    try:
+        nat = (await NftReconciler(cfg).apply(master=False)).changed
+    except NftError as exc:
+        nat = False
+        failed["nftables"] = str(exc)
     owned = {Vip.of(h.interface, v) for h in cfg.cluster.ha_interfaces for v in h.vips}
     found = await links.lookup(sorted({v.ifname for v in owned}))
-    return await VipReconciler(owned, {n: i.index for n, i in found.items()}).apply(set())
+    vips = VipReconciler(owned, {n: i.index for n, i in found.items()})
+    try:
+        done = await vips.apply(set())
+    finally:
+        vips.close()
+    failed |= {f"{v.cidr} {v.ifname}": why for v, why in done.failed.items()}
+    return {"removed": [f"{v.cidr} {v.ifname}" for v in done.remove], "stopped": stopped,
+            "interfaces_down": ifs.down, "nat_rules_rewritten": nat, "failed": failed}
 
 
 def run(cfg: Config, state_dir: Path) -> dict[str, Any]:
-    """Remove the VIPs unless a daemon runs; what was removed and what failed."""
+    """Release what a master holds unless a daemon runs; what was done and what failed."""
     lock = None
     if state_dir.is_dir():  # no state directory: no daemon ever ran with it
         try:
@@ -39,9 +62,7 @@ def run(cfg: Config, state_dir: Path) -> dict[str, Any]:
         except Locked as exc:
             raise Refused(f"{exc}: it is running and its VIPs are its own; stop it first") from None
     try:
-        done = asyncio.run(remove_vips(cfg))
+        return asyncio.run(release(cfg))
     finally:
         if lock is not None:
             lock.release()
-    return {"removed": [f"{v.cidr} {v.ifname}" for v in done.remove if v not in done.failed],
-            "failed": {f"{v.cidr} {v.ifname}": why for v, why in done.failed.items()}}

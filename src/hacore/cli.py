@@ -99,7 +99,8 @@ def daemon(ctx: click.Context, config_path: Path, state_dir: Path, verbose: bool
 @node_files
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 def cleanup(config_path: Path, state_dir: Path, as_json: bool) -> None:
-    """Remove the VIPs a crashed daemon left behind (refused while a daemon runs).
+    """Release what a crashed master left: applications, interfaces, NAT from a VIP, the VIPs
+    (refused while a daemon runs).
 
     The systemd unit runs it as ExecStopPost=, so a kill -9 or an OOM kill
     never leaves a second node answering for the VIPs."""
@@ -118,7 +119,10 @@ def cleanup(config_path: Path, state_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
-        lines = [f"removed {v}" for v in data["removed"]] or ["no VIPs to remove"]
+        lines = [f"stopped {a.split()[0]}" for a in data["stopped"]]
+        lines += [f"set {n} down" for n in data["interfaces_down"]]
+        lines += ["rewrote hacore's nftables table (no traffic sent from a VIP)"] if data["nat_rules_rewritten"] else []
+        lines += [f"removed {v}" for v in data["removed"]] or ["no VIPs to remove"]
         click.echo("\n".join([*lines, *(f"hacore: error: {v}: {why}" for v, why in data["failed"].items())]))
     sys.exit(1 if data["failed"] else 0)
 
@@ -172,6 +176,13 @@ def cluster_history(ctx: click.Context) -> tuple[Any, str]:
     """Role changes: when, old -> new, and why (kept across restarts)."""
     data = _ask(ctx, "history")
     return data, render.history(data)
+
+
+@command(cluster, "services")
+def cluster_services(ctx: click.Context) -> tuple[Any, str]:
+    """Applications that follow the master: each one's desired and actual state."""
+    data = _ask(ctx, "services")
+    return data, render.services(data)
 
 
 @cluster.group("maintenance")

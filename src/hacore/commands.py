@@ -32,6 +32,7 @@ COMMON = {"sudo_user": Arg(str, required=False, max_len=64)}  # who ran the CLI 
 COMMANDS: dict[str, dict[str, Arg]] = {
     "info": {},
     "history": {},
+    "services": {},
     "maintenance.set": {"value": Arg(str, choices=("0", "1")), "force": Arg(bool, required=False)},
     "extc.get": {"variable": NAME},
     "extc.set": {"variable": NAME, "value": Arg(str, max_len=32)},

@@ -30,6 +30,7 @@ from hacore.config.parse import ConfigError, canonical, decode, digest
 from hacore.config.store import Store, set_value
 from hacore.config.validate import check, check_update_trigger_delay
 from hacore.control import MAX_REQUEST, decode_request, encode
+from hacore.effects.services import Services
 from hacore.election import Election
 from hacore.history import History
 from hacore.keys import derive
@@ -82,6 +83,7 @@ class Daemon:
         self.handlers: dict[str, Callable[..., Any]] = {
             "info": self._cmd_info,
             "history": self._cmd_history,
+            "services": self._cmd_services,
             "maintenance.set": self._cmd_maintenance_set,
             "extc.get": self._cmd_extc_get,
             "extc.set": self._cmd_extc_set,
@@ -159,6 +161,11 @@ class Daemon:
 
     def _cmd_history(self, who: str) -> list[dict[str, Any]]:
         return self.history.entries()
+
+    def _cmd_services(self, who: str) -> list[dict[str, Any]]:
+        if self.election is not None and self.election.runner.effects is not None:
+            return self.election.runner.effects.services.view()
+        return Services(self.cfg).view()  # not running: what is configured, nothing known of its state
 
     def _extc_path(self, variable: str) -> tuple[str, ...]:
         path = EXTC_VARIABLES.get(variable.upper())

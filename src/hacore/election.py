@@ -25,6 +25,10 @@ from hacore.adverts import AdvertPort, Instance
 from hacore.config.model import AuthMode, Config, Priority
 from hacore.config.parse import digest
 from hacore.ctsync.service import ConntrackSync, payload_size
+from hacore.effects.ifaces import IfReconciler
+from hacore.effects.nft import NftReconciler
+from hacore.effects.notify import Notifier
+from hacore.effects.services import Services
 from hacore.effects.vips import Vip, VipReconciler
 from hacore.history import History
 from hacore.hotwire import Status
@@ -34,7 +38,7 @@ from hacore.logfmt import log
 from hacore.native import fastpath
 from hacore.peerlink import PeerLink
 from hacore.replay import CounterSource, ReplayWindow
-from hacore.takeover import TakeoverRunner
+from hacore.takeover import Change, Effects, TakeoverRunner
 from hacore.vrrp.machine import (
     Advert,
     Announce,
@@ -86,8 +90,11 @@ class Election:
         self.infos: dict[str, links.LinkInfo] = {}
         self.sync = self._make_sync(keys)
         owned = {Vip.of(h.interface, v) for h in c.ha_interfaces for v in h.vips}
+        effects = Effects(NftReconciler(cfg), IfReconciler(cfg), Services(cfg))
         self.runner = TakeoverRunner(cfg, VipReconciler(owned, {}), self.infos, self._is_master, self._release_adverts,
-                                     self._before_vips if self.sync else None)
+                                     self._before_vips if self.sync else None, effects, lambda: self.maintenance,
+                                     self._on_steps, lambda: self.sync is None or not self.sync.writes)
+        self.notifier = Notifier(c.notify, c.notify_timeout_s, cfg.node.name)
         self.machine: Machine | None = None
         self.waiting: list[str] = []  # what must exist before the election can start
         self.link_problems: dict[str, str] = {}  # HA link -> why its adverts cannot run now
@@ -126,6 +133,12 @@ class Election:
             log(logger, "sync_flush_timeout", logging.WARNING, timeout_s=FLUSH_TIMEOUT_S)
         elif in_flight:
             log(logger, "sync_flushed", writes=in_flight, waited_ms=round((time.monotonic() - t0) * 1e3, 2))
+
+    def _on_steps(self, change: Change, steps: dict[str, float]) -> None:
+        """A role change is carried out: its steps go into its history entry, then the hooks run."""
+        if self.history.annotate(change.key, steps):
+            self._spawn(asyncio.to_thread(self.history.save))
+        self.notifier.notify(change.old, change.role, change.reason)
 
     def _on_sync_complete(self, complete: bool) -> None:
         self._feed(SyncState(complete))
@@ -179,6 +192,7 @@ class Election:
         await self._persist(force_hwm=True)  # the counter's reserve is on disk before the first advert
         c = self.cfg.cluster
         self.runner.vips.index.update({n: self.infos[n].index for n in self.names})
+        self.runner.vips.warm()
         # A starting node is not master: VIPs a crash left behind go first, before anything can
         # reconcile concurrently (the runner acts only once the machine exists).
         removed = await self.runner.vips.apply(set())
@@ -200,6 +214,7 @@ class Election:
             self._tasks.append(supervise.start("hotwire_status", lambda: self.peerlink.run(  # type: ignore[union-attr]
                 self._status, lambda: self.cfg.cluster.update_trigger_delay_s / 3), self.restarts))
         self._tasks.append(supervise.start("reconcile", self.runner.periodic, self.restarts))
+        self._tasks.append(supervise.start("notify", self.notifier.serve, self.restarts))
         if self.sync is not None:
             self._tasks.append(supervise.start("conntrack_sync", self.sync.run, self.restarts))
         self._tasks.append(supervise.start("persist", self._persist_loop, self.restarts))
@@ -218,9 +233,8 @@ class Election:
         await asyncio.gather(*self._tasks, *self._pending, return_exceptions=True)
         if self._timer is not None:
             self._timer.cancel()
-        await self.runner.stop()
         if self.machine is not None:
-            await self.runner.vips.apply(set())
+            await self.runner.stop()  # releases everything: services, interfaces, NAT, VIPs
         self._close_links()
         if self.sync is not None:
             self.sync.close()
@@ -289,6 +303,7 @@ class Election:
         log(logger, "link_rebuilt", link=name, index=info.index)
         self.infos[name] = info
         self.runner.vips.index[name] = info.index
+        self.runner.vips.warm()
         self.runner.forget_link(name)
         missing = self.port.missing(name, info)
         try:
@@ -339,11 +354,12 @@ class Election:
                 if self.peerlink is not None:
                     # Before any VIP moves: a yield tells the master that stays to re-announce now.
                     self.peerlink.send(self._status)
-                self.runner.kick(announce=new == Role.MASTER)
+                when = time.time()
+                self.runner.changed(str(old), str(new), reason, when)
                 if self.sync is not None:  # the runner's first step waits for writes still in flight
                     self.sync.set_role({Role.MASTER: "master", Role.BACKUP: "backup"}.get(new, "off"))
                 log(logger, "role_change", old=old, new=new, reason=reason)
-                self.history.append(time.time(), str(old), str(new), reason)
+                self.history.append(when, str(old), str(new), reason)
                 # The file is fsynced: on a thread, so the VIPs do not wait for the disk.
                 self._spawn(asyncio.to_thread(self.history.save))
             case Announce(reason):
@@ -444,6 +460,8 @@ class Election:
         age = self.peerlink.age_s() if self.peerlink else None
         info = election_info(self.machine, self.waiting, self.link_problems, self.port, self.runner,
                              self.peerlink, self.peer_fresh(), age, self.counters, self.restarts)
+        info |= self.runner.info()
+        info["notify"] = dict(self.notifier.counters)
         info["sync"] = self.sync.info() if self.sync else {"role": "off", "error": "conntrack sync is switched off"}
         return info
 

@@ -30,6 +30,15 @@ class History:
             self._entries.append({"when": round(when_s, 6), "old": old, "new": new, "reason": reason})
             self._entries = self._entries[-KEEP:]
 
+    def annotate(self, when_s: float, steps: dict[str, float]) -> bool:
+        """Attach a change's timed steps to its entry; False if the entry is gone."""
+        with self._lock:
+            for entry in reversed(self._entries):
+                if entry["when"] == round(when_s, 6):
+                    entry["steps"] = steps
+                    return True
+        return False
+
     def save(self) -> None:
         with self._lock:
             data = json.dumps(self._entries, indent=0).encode()
@@ -43,5 +52,9 @@ class History:
 def _entries_ok(value: Any) -> bool:
     keys = {"when": (int, float), "old": str, "new": str, "reason": str}
     return isinstance(value, list) and all(
-        isinstance(e, dict) and set(e) == set(keys) and all(isinstance(e[k], t) for k, t in keys.items())
-        for e in value)
+        isinstance(e, dict) and set(e) - {"steps"} == set(keys) and all(isinstance(e[k], t) for k, t in keys.items())
+        and _steps_ok(e.get("steps", {})) for e in value)
+
+
+def _steps_ok(steps: Any) -> bool:
+    return isinstance(steps, dict) and all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in steps.items())

@@ -12,7 +12,8 @@ from typing import Any
 # The seed's first four rows, in its order; the rest follow.
 INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "rank",
               "peer_rank", "conntrack_sync", "split_brain", "peers", "vips", "update_trigger_delay_s", "auth",
-              "advert_rx_path", "failovers", "vip_errors", "link_problems", "hotwire_error", "config_digest")
+              "advert_rx_path", "failovers", "takeover_steps", "nat_rules",
+              "managed_interfaces", "effect_errors", "vip_errors", "link_problems", "hotwire_error", "config_digest")
 
 
 def rank_text(r: dict[str, Any]) -> str:
@@ -67,6 +68,8 @@ def info(data: dict[str, Any]) -> str:
         data = {**data, "rank": rank_text(data["rank"]["self"]), "peer_rank": rank_text(data["rank"]["peer"])}
     if "sync" in data:
         data = {**data, "conntrack_sync": sync_text(data["sync"])}
+    if "takeover_steps" in data:
+        data = {**data, "takeover_steps": steps_text(data["takeover_steps"])}
     keys = [k for k in INFO_ORDER if k in data]
     rows = [(k, value_text(data[k])) for k in keys]
     out = table(("attribute", "value"), rows)
@@ -77,8 +80,30 @@ def info(data: dict[str, Any]) -> str:
 def history(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no role changes yet"
-    body = [(_when(r["when"]), f"{r['old']} -> {r['new']}", r["reason"]) for r in rows]
-    return table(("when", "change", "reason"), body, sep="  ")
+    body = [(_when(r["when"]), f"{r['old']} -> {r['new']}", r["reason"], steps_text(r.get("steps", {})))
+            for r in rows]
+    return table(("when", "change", "reason", "steps (ms)"), body, sep="  ")
+
+
+def steps_text(steps: dict[str, float]) -> str:
+    """A change's timed steps in the order they ran: "to traffic 0.41; vips 0.09, announce 0.05, ..."."""
+    if not steps:
+        return "-"
+    parts = [f"{k.removesuffix('_ms')} {v:g}" for k, v in steps.items() if k not in ("to_traffic_ms", "total_ms")]
+    head = f"to traffic {steps['to_traffic_ms']:g}; " if "to_traffic_ms" in steps else ""
+    return head + ", ".join(parts) + f"; total {steps.get('total_ms', 0):g}"
+
+
+def services(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no applications configured"
+
+    def state(v: bool | None, yes: str, no: str) -> str:
+        return "-" if v is None else (yes if v else no)
+
+    body = [(r["name"], r["backend"], state(r["desired"], "run", "stop") if r["backend"] != "-" else "not managed",
+             state(r["running"], "running", "stopped"), r["error"] or "-") for r in rows]
+    return table(("application", "backend", "desired", "actual", "error"), body, sep="  ")
 
 
 def config_list(rows: list[dict[str, Any]]) -> str:

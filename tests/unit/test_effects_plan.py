@@ -1,29 +1,46 @@
-"""Pure parts of the effects and the hotwire: VIP plans, announcement frames, peer status."""
+"""Pure parts of the effects and the hotwire: VIP requests, announcement frames, peer status."""
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 from dataclasses import replace
 from ipaddress import ip_address
 
+from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
+
 from hacore import hotwire
 from hacore.effects.announce import garp_frame, na_message
-from hacore.effects.vips import Plan, Vip, plan
+from hacore.effects.vips import Vip, encode, outcome
 from hacore.replay import ReplayWindow
 
 A = Vip.of("lan1", "198.51.100.101/24")
 B = Vip.of("lan2", "2001:db8:200:0::1/64")
-FOREIGN = Vip.of("lan1", "198.51.100.102/24")  # the node's own address: never hacore's to remove
 KEY = bytes(range(32))
 
 
-def test_vip_plan_adds_missing_and_removes_only_owned() -> None:
-    assert plan({A, B}, {A, FOREIGN}, {A, B}) == Plan((B,), ())
-    assert plan(set(), {A, B, FOREIGN}, {A, B}) == Plan((), (A, B))
-    v6 = Vip.of("lan1", "2001:db8:100::101/64")
-    assert plan({v6, B, A}, set(), {A, B, v6}).add == (A, v6, B)  # IPv4 first, then by interface
-    assert not plan({A}, {A}, {A, B})  # nothing to do: applying twice changes nothing
+def test_the_kernels_answer_says_what_changed() -> None:
+    assert outcome(True, 0) == outcome(False, 0) == "changed"
+    assert outcome(True, errno.EEXIST) == "unchanged"  # applying twice changes nothing
+    assert outcome(False, errno.EADDRNOTAVAIL) == "unchanged"
+    assert outcome(True, errno.ENODEV) == outcome(False, errno.EEXIST) == "failed"
+
+
+def test_vip_requests_decode_as_the_kernel_reads_them() -> None:
+    v4 = ifaddrmsg(bytes(encode(A, 7, add=True)))
+    v4.decode()
+    assert (v4["header"]["type"], v4["family"], v4["prefixlen"], v4["index"], v4["flags"]) == (
+        RTM_NEWADDR, socket.AF_INET, 24, 7, 0)
+    assert v4.get_attr("IFA_LOCAL") == v4.get_attr("IFA_ADDRESS") == "198.51.100.101"
+    v6 = ifaddrmsg(bytes(encode(B, 8, add=True)))
+    v6.decode()
+    assert (v6["family"], v6["prefixlen"], v6["flags"]) == (socket.AF_INET6, 64, IFA_F_NODAD)  # no DAD: works at once
+    assert v6.get_attr("IFA_ADDRESS") == "2001:db8:200::1"
+    gone = ifaddrmsg(bytes(encode(B, 8, add=False)))
+    gone.decode()
+    assert gone["header"]["type"] == RTM_DELADDR and gone["flags"] == 0
 
 
 def test_vip_normalises_ipv6_spelling() -> None:

@@ -2,9 +2,11 @@
 switches and neighbours learn the new master's MAC at once (seed: "The used
 switches and routers support gratuitous ARP").
 
-Rules: frame building is pure. Packet sockets stay open for the election's
-lifetime: closing one waits for an RCU grace period (packet_release calls
-synchronize_net), 15-25 ms measured here, which a takeover cannot afford.
+Rules: frame building is pure. Sockets stay open for the election's
+lifetime: closing a packet socket waits for an RCU grace period
+(packet_release calls synchronize_net), 15-25 ms measured here, which a
+takeover cannot afford; the ICMPv6 socket of an interface is kept too, its
+source address given per message (IPV6_PKTINFO), and it receives nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ ALL_NODES6 = "ff02::1"
 ND_NA = 136
 NA_FLAG_OVERRIDE = 0x20000000
 ND_OPT_TARGET_LL = 2
+ICMP6_FILTER = 1  # linux/icmpv6.h; a filter of all ones blocks every type: the socket only sends
 
 
 def garp_frame(mac: bytes, ip4: bytes) -> bytes:
@@ -37,6 +40,7 @@ class Announcer:
 
     def __init__(self) -> None:
         self._packet: dict[str, socket.socket] = {}
+        self._icmp6: dict[str, socket.socket] = {}
 
     def garp(self, ifname: str, mac: bytes, ip4: str) -> None:
         s = self._packet.get(ifname)
@@ -48,24 +52,28 @@ class Announcer:
         s.send(garp_frame(mac, socket.inet_aton(ip4)))
 
     def na(self, ifname: str, ifindex: int, mac: bytes, ip6: str) -> None:
-        send_na(ifname, ifindex, mac, ip6)
+        s = self._icmp6.get(ifname)
+        if s is None:
+            s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+            s.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, b"\xff" * 32)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)  # RFC 4861: hop limit 255
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            self._icmp6[ifname] = s
+        src = socket.inet_pton(socket.AF_INET6, ip6)
+        pktinfo = src + struct.pack("=I", ifindex)  # struct in6_pktinfo: the VIP as the source
+        s.sendmsg([na_message(mac, src)], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)],
+                  0, (ALL_NODES6, 0, 0, ifindex))
 
     def forget(self, ifname: str) -> None:
-        """Drop the socket of an interface that was deleted or re-created (it is bound to the old index)."""
-        s = self._packet.pop(ifname, None)
-        if s is not None:
-            s.close()
+        """Drop the sockets of an interface that was deleted or re-created (bound to the old index)."""
+        for table in (self._packet, self._icmp6):
+            s = table.pop(ifname, None)
+            if s is not None:
+                s.close()
 
     def close(self) -> None:
-        for s in self._packet.values():
-            s.close()
-        self._packet.clear()
-
-
-def send_na(ifname: str, ifindex: int, mac: bytes, ip6: str) -> None:
-    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-        s.bind((ip6, 0, 0, ifindex))
-        s.sendto(na_message(mac, socket.inet_pton(socket.AF_INET6, ip6)), (ALL_NODES6, 0, 0, ifindex))
+        for table in (self._packet, self._icmp6):
+            for s in table.values():
+                s.close()
+            table.clear()

@@ -72,13 +72,13 @@ def up(lab: Lab, **variant: Any) -> None:
             run_in(lab, role, ["sysctl", "-qw", *sysctls(role)])
         for ns, lines in batches(lab):
             ip_cmd(["-n", ns, "-batch", "-"], "\n".join(lines) + "\n")
-        for node in NODES:  # stateful, NATing firewalls (conntrack is loaded by then: strict TCP next)
-            run_in(lab, node, [sys.executable, "-m", "hacore.lab.firewall", "apply"])
-            run_in(lab, node, ["sysctl", "-qw", *firewall.SYSCTLS])
         for node in NODES:
             d = lab.node_dir(node)
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
             atomic_write(d / "hacore.toml", node_config(lab, node, **variant).encode())
+            # Stateful, NATing firewalls from hacore's own table (conntrack is loaded by then: strict TCP next).
+            run_in(lab, node, [sys.executable, "-m", "hacore.lab.firewall", "apply", str(d / "hacore.toml")])
+            run_in(lab, node, ["sysctl", "-qw", *firewall.SYSCTLS])
     except BaseException:
         down(lab)
         raise

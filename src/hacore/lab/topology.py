@@ -120,11 +120,14 @@ HA_VIPS = {"lan1": (EXT_VIP, EXT_VIP6), "lan2": (INT_VIP, INT_VIP6)}
 
 def node_config(lab: Lab, node: str, *, auth: str = "hmac", delay_s: float = 2.0, min_hold_s: float = 5.0,
                 ha_links: tuple[str, ...] = ("lan1", "lan2"), ipv6: bool = True,
-                ping_targets: tuple[str, ...] = (), conntrack_sync: bool = True) -> str:
+                ping_targets: tuple[str, ...] = (), conntrack_sync: bool = True, extra: str = "",
+                cluster_extra: str = "") -> str:
     """The start configuration of a lab node, as the wizard would write it.
 
     The keyword arguments make the variants tests need: another auth mode,
-    a shorter delay, fewer HA links, no IPv6 VIPs (VRRPv2 has none).
+    a shorter delay, fewer HA links, no IPv6 VIPs (VRRPv2 has none);
+    extra is TOML appended as it is (applications, port forwards), cluster_extra
+    goes into the [cluster] table (interfaces disabled in backup, hooks).
     """
     other = NODES[1 - NODES.index(node)]
     addr = NODE_ADDR[node]
@@ -164,6 +167,7 @@ auth = "{auth}"
 vrid_offset = 50
 update_trigger_delay_s = {delay_s}
 min_hold_s = {min_hold_s}
+{cluster_extra}
 
 [cluster.hotwire]
 interface = "lan3"
@@ -176,6 +180,10 @@ targets = {json.dumps(list(ping_targets))}
 [cluster.sync]
 conntrack = {"true" if conntrack_sync else "false"}
 {has}
+[forward]
+policy = "drop"
+new_from = ["lan2"]
+
 [[objects]]
 name = "ha-external-ip"
 address = "{EXT_VIP.split("/")[0]}"
@@ -183,4 +191,4 @@ address = "{EXT_VIP.split("/")[0]}"
 [[objects]]
 name = "internal-net"
 address = "203.0.113.0/24"
-{nat}{dhcp}'''
+{nat}{dhcp}{extra}'''
