@@ -192,7 +192,7 @@ class Election:
         await self._persist(force_hwm=True)  # the counter's reserve is on disk before the first advert
         c = self.cfg.cluster
         self.runner.vips.index.update({n: self.infos[n].index for n in self.names})
-        self.runner.vips.warm()
+        self.runner.warm()
         # A starting node is not master: VIPs a crash left behind go first, before anything can
         # reconcile concurrently (the runner acts only once the machine exists).
         removed = await self.runner.vips.apply(set())
@@ -303,8 +303,8 @@ class Election:
         log(logger, "link_rebuilt", link=name, index=info.index)
         self.infos[name] = info
         self.runner.vips.index[name] = info.index
-        self.runner.vips.warm()
         self.runner.forget_link(name)
+        self.runner.warm()
         missing = self.port.missing(name, info)
         try:
             if missing:

@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from ipaddress import ip_interface
+from ipaddress import IPv4Address, IPv6Address, ip_interface
 from typing import Any
 
 from hacore.config.model import Config
@@ -92,6 +92,9 @@ class TakeoverRunner:
         self.on_steps = on_steps
         self.ready = ready  # prepare() would not wait: a takeover may put the VIPs up at once
         self.announcer = Announcer()
+        # The announcement order (IPv4 first), parsed once: a round runs inside the takeover's critical path.
+        self._round = [(vip, ip_interface(vip.cidr).ip) for vip in
+                       sorted(vips.owned, key=lambda v: (ip_interface(v.cidr).version, v.ifname))]
         self.vip_failures: Counter[str] = Counter()  # cidr -> failed attempts
         self.vip_errors: dict[str, str] = {}  # cidr -> the latest error, while it lasts
         self.step_errors: dict[str, str] = {}  # nat / interfaces / services -> the latest error, while it lasts
@@ -328,8 +331,8 @@ class TakeoverRunner:
     # -- announcements ----------------------------------------------------------------------
 
     def _announce_round(self) -> None:
-        for vip in sorted(self.vips.owned, key=lambda v: (ip_interface(v.cidr).version, v.ifname)):
-            self._announce_one(vip)
+        for vip, addr in self._round:
+            self._announce_one(vip, addr)
 
     def _start_rounds(self) -> None:
         """The repeated rounds, beside the later steps; a new takeover's rounds replace the old ones."""
@@ -348,11 +351,10 @@ class TakeoverRunner:
                 return
             self._announce_round()
 
-    def _announce_one(self, vip: Vip) -> None:
+    def _announce_one(self, vip: Vip, addr: IPv4Address | IPv6Address) -> None:
         info = self.infos.get(vip.ifname)
         if info is None or vip.cidr in self.vip_errors:
             return
-        addr = ip_interface(vip.cidr).ip
         try:
             if addr.version == 4:
                 self.announcer.garp(vip.ifname, info.mac, str(addr))
@@ -362,6 +364,18 @@ class TakeoverRunner:
         except OSError as exc:
             self.announce_errors += 1
             log(logger, "announce_failed", logging.WARNING, vip=vip.cidr, error=exc)
+
+    def warm(self) -> None:
+        """Everything a takeover needs made ahead: the netlink requests and the announcement sockets."""
+        self.vips.warm()
+        for ifname in {v.ifname for v in self.vips.owned}:
+            info = self.infos.get(ifname)
+            if info is not None:
+                try:
+                    self.announcer.open(ifname, info.index, any(":" in v.cidr for v in self.vips.owned
+                                                                if v.ifname == ifname))
+                except OSError as exc:  # the takeover opens it again, and counts a failure there
+                    log(logger, "announce_open_failed", logging.WARNING, link=ifname, error=exc)
 
     def forget_link(self, ifname: str) -> None:
         """The link was deleted or re-created: its packet socket is bound to the old index."""

@@ -80,7 +80,7 @@ def test_a_yield_during_the_announcement_rounds_stops_them_and_removes_at_once()
         vips.gate.set()
         runner = make(role, vips, garp_interval_s=10.0)  # a yield must not wait out 2 x 10 s
         rounds: list[int] = []
-        runner._announce_one = lambda vip: rounds.append(1)  # type: ignore[method-assign]
+        runner._announce_one = lambda vip, addr: rounds.append(1)  # type: ignore[method-assign]
         runner.kick(announce=True)
         await until(lambda: rounds)
         role[0] = "backup"

@@ -59,10 +59,12 @@ class Plan:
 
 
 def outcome(add: bool, error: int) -> str:
-    """The kernel's answer to one request: changed, unchanged (already as desired) or failed."""
+    """The kernel's answer to one request: changed, unchanged (already as desired) or failed. A removal
+    from an interface that is gone (ENODEV: deleted before we heard of it) is as desired too."""
     if error == 0:
         return "changed"
-    return "unchanged" if error == (errno.EEXIST if add else errno.EADDRNOTAVAIL) else "failed"
+    done = {errno.EEXIST} if add else {errno.EADDRNOTAVAIL, errno.ENODEV}
+    return "unchanged" if error in done else "failed"
 
 
 def encode(vip: Vip, index: int, add: bool) -> bytearray:
