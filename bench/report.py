@@ -3,6 +3,7 @@
     python bench/report.py codec RESULTS.json bench/README.md     (pytest-benchmark JSON)
     python bench/report.py failover RESULTS.json bench/README.md  (hacore bench failover --json)
     python bench/report.py sync RESULTS.json bench/README.md      (hacore bench sync --json)
+    python bench/report.py takeover RESULTS.json bench/README.md  (hacore bench takeover --json)
 
 Codec ratios are against the pure-Python codec of the same group (higher =
 faster), on medians, because a shared machine has outliers.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from hacore.lab.bench import markdown as failover_table
 from hacore.lab.syncbench import markdown as sync_table
+from hacore.lab.takeoverbench import markdown as takeover_table
 
 
 def codec_table(results: dict) -> str:
@@ -76,7 +78,8 @@ def main(kind: str, json_path: str, readme: str) -> None:
         _replace(readme, "codec", codec_table(data))
         _replace(readme, "ct", ct_table(data))
     else:
-        _replace(readme, kind, failover_table(data) if kind == "failover" else sync_table(data))
+        tables = {"failover": failover_table, "sync": sync_table, "takeover": takeover_table}
+        _replace(readme, kind, tables[kind](data))
 
 
 if __name__ == "__main__":

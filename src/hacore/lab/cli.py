@@ -102,6 +102,20 @@ def bench_sync(ctx: click.Context, sizes: tuple[int, ...]) -> tuple[Any, str]:
     return report, syncbench.markdown(report)
 
 
+@command(bench, "takeover")
+@click.option("--switchovers", type=click.IntRange(2, 200), default=20, show_default=True,
+              help="switchovers per stack (back and forth)")
+def bench_takeover(ctx: click.Context, switchovers: int) -> tuple[Any, str]:
+    """Decision to first GARP/NA round, per step: hacore beside keepalived."""
+    from hacore.lab import takeoverbench
+
+    try:
+        report = takeoverbench.run(switchovers, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, takeoverbench.markdown(report)
+
+
 @command(lab, "demo")
 @name_option
 @click.option("--delay", "delay_s", type=click.FloatRange(0.03, 122.85), default=2.0, show_default=True,

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hacore import render
 from hacore.control import request
 from hacore.lab import failover, faults, netns
 from hacore.lab.topology import NODES, Lab
@@ -53,6 +54,7 @@ def run(lab: Lab, delay_s: float, progress: Callable[[str], None]) -> dict[str, 
         lab, fail=lambda: faults.go_dark(lab, "node1"), taken_over=lambda: _takeover_time(lab),
         expect_s=delay_s, stable=lambda: _role(lab, "node1") == "master")
     after = request(lab.socket("node2"), "info")
+    wait_until(lambda: "steps" in request(lab.socket("node2"), "history")[-1], 10, what="node2's takeover steps")
     history = request(lab.socket("node2"), "history")
     return {"delay_s": delay_s, "before": before, "after": after, "takeover": history[-1],
             "failover": result.as_dict(), "replicated_flows": before["node2"]["sync"]["flows"],
@@ -71,6 +73,7 @@ def text(report: dict[str, Any]) -> str:
         f"update trigger delay     {report['delay_s']:g} s",
         f"node2 took over          {t['old']} -> {t['new']} ({t['reason']}), "
         f"{f['takeover_ms']:.0f} ms after the failure",
+        f"takeover path            {render.steps_text(t['steps'])} (ms, from node2's decision)",
         f"outage seen by client    {f['outage_ms']:.0f} ms  (longest gap between UDP probes sent every 1 ms; "
         f"{f['probes_lost']} of {f['probes_sent']} lost)",
         f"TCP stream through SNAT  {survived}: {s['echoed']}/{s['sent']} messages echoed in order, "

@@ -68,3 +68,9 @@ class Keepalived:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, as an administrator's stop: keepalived resigns with priority 0 first."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=10)
