@@ -27,7 +27,10 @@ def test_lab_builds_the_seed_topology(lab: Lab) -> None:
     for node, devs in NODE_ADDR.items():
         for dev, addrs in devs.items():
             assert addresses(lab, node, dev) == set(addrs)
-    assert _ping(lab, "node1", "198.18.0.3"), "hotwire node1 -> node2"
+    # The hotwire is exclusive (hacore's table): SSH and UDP/3780 from the peer only, so no ping.
+    assert not _ping(lab, "node1", "198.18.0.3"), "hotwire node1 -> node2 must drop ICMP"
+    assert netns.run_in(lab, "node2", ["ip", "neigh", "show", "198.18.0.2", "dev", "lan3"]).stdout, \
+        "the ping's ARP exchange got through: the cable works"
     assert _ping(lab, "node2", "198.51.100.1"), "node2 -> router over the external switch"
     assert _ping(lab, "node1", "192.0.2.142"), "node1 -> node2 over the internal switch"
     assert not _ping(lab, "client", "198.19.0.10"), "no VIP yet, so the client has no gateway"

@@ -16,6 +16,9 @@ SCOPE = "scope"
 SHARED = "shared"
 LOCAL = "local"
 
+# The configuration's schema: config sync refuses between nodes that differ here. Raise it when a
+# change would make an older node misread a newer node's configuration.
+SCHEMA_VERSION = 1
 DEFAULT_UPDATE_TRIGGER_DELAY_S = 2.0
 # The seed's Wizard step 4 default list of applications disabled on the spare.
 DEFAULT_DISABLED_APPS = (
@@ -100,11 +103,12 @@ class PingCheck:
 
 @dataclass(frozen=True)
 class Sync:
-    """Conntrack replication to the spare over the hotwire (UDP/3780)."""
+    """What crosses the hotwire: conntrack replication (UDP/3780) and configuration sync (SSH)."""
 
     conntrack: bool = shared(True)
     # A returning node preempts only once it holds the master's whole table, or after this long.
     preempt_hold_s: float = shared(30.0)
+    ssh_port: int = shared(22)  # config sync: the SSH endpoint on the hotwire address
 
 
 @dataclass(frozen=True)

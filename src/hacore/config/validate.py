@@ -114,6 +114,8 @@ def validate(cfg: Config) -> list[Problem]:
         out.append(Problem("cluster.garp_repeat", "must be 1..100"))
     if not 0 < c.garp_interval_s <= 10:
         out.append(Problem("cluster.garp_interval_s", "must be more than 0 and at most 10 seconds"))
+    if not 1 <= c.sync.ssh_port <= 65535 or c.sync.ssh_port == 3780:
+        out.append(Problem("cluster.sync.ssh_port", "must be 1..65535 and not 3780 (peer status and conntrack sync)"))
     if not 0 <= c.sync.preempt_hold_s <= 3600:
         out.append(Problem("cluster.sync.preempt_hold_s", "must be 0..3600 seconds"))
     all_vips: list[str] = []

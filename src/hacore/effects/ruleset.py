@@ -1,6 +1,6 @@
 """hacore's own nftables table, rendered from the configuration and the role:
-the forward filter, NAT to the virtual IPs, and rebinding of applications
-to their outgoing VIP.
+the hotwire's guard, the forward filter, NAT to the virtual IPs, and
+rebinding of applications to their outgoing VIP.
 
 Rules: pure (nftables JSON in, nftables JSON out); only table TABLE of family
 FAMILY is ever named, so rules hacore does not own are never touched. The NAT
@@ -17,6 +17,11 @@ setting), survives the VIP moving without a restart, and cannot strand a
 socket bound to an address the node no longer holds. A cgroup match would
 be finer, but nftables resolves a cgroup path when the rule is loaded, so a
 service not yet started could not be named.
+
+The hotwire is exclusive (seed): from the peer's hotwire address only SSH
+(config sync) and UDP/3780 (peer status, conntrack sync) come in, plus
+replies to what this node opened and ICMPv6 (neighbour discovery); the rest
+arriving on it is counted and dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ipaddress import ip_interface
 from typing import Any
 
 from hacore.config.model import Config, NatKind
+from hacore.hotwire import PORT as HOTWIRE_PORT
 
 TABLE = "hacore"
 FAMILY = "inet"
@@ -71,6 +77,10 @@ def _addr(proto: str, fld: str, cidr: str) -> dict[str, Any]:
     return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": fld}}, "right": right}}
 
 
+def _port(proto: str, port: int) -> dict[str, Any]:
+    return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": "dport"}}, "right": port}}
+
+
 def _nfproto(fam: str) -> dict[str, Any]:
     return _meta("nfproto", "ipv4" if fam == "ip" else "ipv6")
 
@@ -91,6 +101,18 @@ def render(cfg: Config, master: bool, uids: dict[str, int]) -> Rendered:
             [_ct("state", ["established", "related"]), {"accept": None}],
             [_ct("status", "dnat"), {"accept": None}],  # port forwards: admitted by their NAT rule
             *([_meta("iifname", name), _ct("state", "new"), {"accept": None}] for name in cfg.forward.new_from),
+        ]
+    hw = cfg.cluster.hotwire
+    if hw.interface and hw.remote_address:
+        fam = _family(hw.remote_address)
+        iif, peer = _meta("iifname", hw.interface), _addr(fam, "saddr", hw.remote_address)
+        chains["hotwire"] = {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"}
+        rules["hotwire"] = [
+            [iif, _ct("state", ["established", "related"]), {"accept": None}],
+            [iif, peer, _port("tcp", cfg.cluster.sync.ssh_port), {"accept": None}],
+            [iif, peer, _port("udp", HOTWIRE_PORT), {"accept": None}],
+            [iif, _meta("l4proto", "ipv6-icmp"), {"accept": None}],
+            [iif, {"counter": None}, {"drop": None}],
         ]
     for name, prio in NAT_HOOKS:
         chains[name] = {"type": "nat", "hook": name, "prio": prio, "policy": "accept"}
@@ -115,8 +137,7 @@ def render(cfg: Config, master: bool, uids: dict[str, int]) -> Rendered:
         if target is None or _family(target.address) != fam:
             skipped.append(f"nat[{n}]: target {rule.target!r} is not an object of {to.name}'s address family")
             continue
-        dport = ([{"match": {"op": "==", "left": {"payload": {"protocol": rule.protocol, "field": "dport"}},
-                             "right": rule.port}}] if rule.port else [])
+        dport = [_port(rule.protocol, rule.port)] if rule.port else []
         dnat: dict[str, Any] = {"family": fam, "addr": str(ip_interface(target.address).ip)}
         if rule.port and rule.target_port:
             dnat["port"] = rule.target_port
