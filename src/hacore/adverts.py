@@ -85,6 +85,12 @@ class AdvertPort:
         self._vrid = {h.interface: c.vrid_offset + n for n, h in enumerate(c.ha_interfaces)}
         self._vips = {h.interface: h.vips for h in c.ha_interfaces}
 
+    def set_vips(self, cfg: Config) -> None:
+        """New VIPs on the same HA links (a live configuration change); the links' adverts follow once
+        they are opened again."""
+        self.cfg = cfg
+        self._vips = {h.interface: h.vips for h in cfg.cluster.ha_interfaces}
+
     # -- links ----------------------------------------------------------------------
 
     def missing(self, name: str, info: LinkInfo | None) -> list[str]:

@@ -264,7 +264,7 @@ def config_list(ctx: click.Context) -> tuple[Any, str]:
 def config_load(ctx: click.Context, name: str) -> tuple[Any, str]:
     """Make NAME the start configuration and run it."""
     data = _ask(ctx, "config.load", name=name)
-    return data, "\n".join([*data["warnings"], f"loaded {data['name']} ({data['digest']})"])
+    return data, "\n".join([*data["warnings"], f"loaded {data['name']} ({data['digest']}): {data['how']}"])
 
 
 @command(system_config, "diff")
@@ -274,6 +274,57 @@ def config_diff(ctx: click.Context, a: str | None, b: str | None) -> tuple[Any, 
     """Differences between A and B (default: the last saved one and `start`)."""
     data = _ask(ctx, "config.diff", a=a, b=b)
     return data, data["diff"] or "no differences"
+
+
+@command(system_config, "synchronize")
+@click.option("--dry-run", is_flag=True, help="show what the peer would apply, change nothing")
+@click.option("--force", is_flag=True, help="overwrite the peer's own changes (a conflict)")
+def config_synchronize(ctx: click.Context, dry_run: bool, force: bool) -> tuple[Any, str]:
+    """Send this node's start configuration to the peer over SSH on the hotwire.
+
+    The peer keeps its node-local settings and takes the opposite priority."""
+    data = _ask(ctx, "config.sync", dry_run=dry_run, force=force)
+    if dry_run:
+        return data, f"{data['node']} would apply (and become {data['priority']}):\n{data['diff']}".rstrip()
+    return data, (f"synchronized: {data['node']} runs revision {data['digest'][:12]} "
+                  f"with priority {data['priority']}")
+
+
+@command(system_config, "sync-state")
+def config_sync_state(ctx: click.Context) -> tuple[Any, str]:
+    """Ask the peer now: synchronized, pending (which sections differ) or error (why)."""
+    data = _ask(ctx, "config.sync_state")
+    return data, render.sync_state(data)
+
+
+@cluster.group("ssh-key")
+def ssh_key() -> None:
+    """The SSH keys of config sync (the seed's set-up: exchange the public keys)."""
+
+
+@command(ssh_key, "generate")
+@click.option("--type", "kind", type=click.Choice(["ed25519", "rsa"]), default="ed25519", show_default=True)
+@click.option("--force", is_flag=True, help="replace an existing key (the peer then needs the new one)")
+def ssh_key_generate(ctx: click.Context, kind: str, force: bool) -> tuple[Any, str]:
+    """Make this node's key pair; prints the public key to paste into the peer."""
+    data = _ask(ctx, "sshkey.generate", type=kind, force=force)
+    return data, data["public_key"]
+
+
+@command(ssh_key, "show")
+def ssh_key_show(ctx: click.Context) -> tuple[Any, str]:
+    """This node's public key: paste it into the peer's `cluster ssh-key set-remote`."""
+    data = _ask(ctx, "sshkey.show")
+    return data, data["public_key"]
+
+
+@command(ssh_key, "set-remote")
+@click.argument("key", nargs=-1, required=True)
+def ssh_key_set_remote(ctx: click.Context, key: tuple[str, ...]) -> tuple[Any, str]:
+    """Pin the peer's public key (KEY: the line its `ssh-key show` prints; `-` reads it from stdin)."""
+    line = click.get_text_stream("stdin").read() if key == ("-",) else " ".join(key)
+    data = _ask(ctx, "sshkey.set_remote", key=line.strip())
+    return data, f"remote key set: {data['remote_fingerprint']}"
 
 
 def main() -> None:

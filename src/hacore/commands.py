@@ -40,6 +40,12 @@ COMMANDS: dict[str, dict[str, Arg]] = {
     "config.list": {},
     "config.load": {"name": NAME},
     "config.diff": {"a": OPTIONAL_NAME, "b": OPTIONAL_NAME},
+    "config.sync": {"dry_run": Arg(bool, required=False), "force": Arg(bool, required=False)},
+    "config.sync_state": {},
+    "sshkey.generate": {"type": Arg(str, required=False, choices=("ed25519", "rsa")),
+                        "force": Arg(bool, required=False)},
+    "sshkey.show": {},
+    "sshkey.set_remote": {"key": Arg(str, max_len=4096)},
 }
 
 

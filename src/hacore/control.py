@@ -18,6 +18,8 @@ from hacore.commands import SchemaError, check
 DEFAULT_SOCKET = Path("/run/hacore/control.sock")
 MAX_REQUEST = 64 * 1024
 TIMEOUT_S = 10.0
+# Requests that talk to the peer and may apply a configuration there (a restart hands over first).
+SLOW_TIMEOUT_S = {"config.sync": 60.0, "config.sync_state": 30.0, "config.load": 30.0}
 
 
 class ControlError(Exception):
@@ -49,7 +51,7 @@ def request(sock_path: Path, cmd: str, **args: Any) -> Any:
     except SchemaError as exc:
         raise ControlError(str(exc)) from None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(TIMEOUT_S)
+    s.settimeout(SLOW_TIMEOUT_S.get(cmd, TIMEOUT_S))
     try:
         try:
             s.connect(str(sock_path))

@@ -20,15 +20,21 @@ import signal
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hacore import statefile
+from hacore import statefile, supervise
 from hacore.commands import COMMANDS, SchemaError
-from hacore.config.parse import ConfigError, canonical, decode, digest
+from hacore.config import live
+from hacore.config.model import Config
+from hacore.config.parse import ConfigError, decode, digest
 from hacore.config.store import Store, set_value
 from hacore.config.validate import check, check_update_trigger_delay
+from hacore.configsync.endpoint import SyncError
+from hacore.configsync.service import ConfigSync
+from hacore.configsync.sshkeys import SshKeyError
 from hacore.control import MAX_REQUEST, decode_request, encode
 from hacore.effects.services import Services
 from hacore.election import Election
@@ -76,8 +82,11 @@ class Daemon:
             log(logger, "config_warning", logging.WARNING, path=w.path, problem=w.message)
         self.history = History(state_dir / "roles.json")
         self.election: Election | None = None
+        self.configsync = ConfigSync(state_dir, lambda: self.cfg, lambda: self.text, self._apply_text)
         self.started_s = time.time()
         self.bad_requests = 0
+        self.last_apply = ""
+        self.restarts: Counter[str] = Counter()
         self._socket_ino: int | None = None
         self._stop = asyncio.Event()
         self.handlers: dict[str, Callable[..., Any]] = {
@@ -91,6 +100,11 @@ class Daemon:
             "config.list": self._cmd_config_list,
             "config.load": self._cmd_config_load,
             "config.diff": self._cmd_config_diff,
+            "config.sync": self._cmd_config_sync,
+            "config.sync_state": self._cmd_config_sync_state,
+            "sshkey.generate": self._cmd_sshkey_generate,
+            "sshkey.show": self._cmd_sshkey_show,
+            "sshkey.set_remote": self._cmd_sshkey_set_remote,
         }
         assert set(self.handlers) == set(COMMANDS), "every command has a handler and a schema"
 
@@ -106,14 +120,10 @@ class Daemon:
             reason = "waiting for " + "; ".join(election["waiting_for"])
         elif not c.enabled:
             reason = "cluster is off"
-        # Config sync has not landed: without exchanged keys the seed's state is "error".
-        sync_reason = ("no hotwire interface configured" if not c.hotwire.interface
-                       else "SSH keys have not been exchanged with the peer")
         return {
             **election,
             "cluster_reason": reason,
-            "sync_state": "error",
-            "sync_reason": sync_reason,
+            **self.configsync.info(),
             "hotwire_dev": c.hotwire.interface,
             "maintenance": self._runtime().get("maintenance", False),
             "split_brain": election.get("split_brain", False),
@@ -211,15 +221,81 @@ class Daemon:
         return await asyncio.to_thread(self.store.list)
 
     async def _cmd_config_load(self, who: str, name: str) -> dict[str, Any]:
-        old = self.cfg
-        text = await asyncio.to_thread(self.store.load, name, who)
-        warnings = self._run_text(text, who, f"config load {name}")
-        if (canonical(old), old.node) != (canonical(self.cfg), self.cfg.node):
+        text = await asyncio.to_thread(self.store.text, name)
+        check(text)  # raises with every problem: nothing changes
+        cfg = await self._apply_text(text, who, f"config load {name}")
+        await asyncio.to_thread(self.store.record_load, name, who, cfg)
+        return {"name": name, "digest": digest(self.cfg)[:12], "how": self.last_apply,
+                "warnings": [str(w) for w in check(text)[1]]}
+
+    async def _apply_text(self, text: str, who: str, why: str) -> Config:
+        """Make text (validated) the start and the running configuration, changing only what differs, live
+        where it can; on any failure the previous one is written back and running again, and the error
+        raised."""
+        old_text, old = self.text, self.cfg
+        await asyncio.to_thread(self.store.write_start, text)
+        try:
+            self._run_text(text, who, why)
+            self.last_apply = await self._reconfigure(old, self.cfg)
+        except Exception as exc:
+            log(logger, "config_apply_failed", logging.ERROR, why=why, error=repr(exc))
+            await asyncio.to_thread(self.store.write_start, old_text)
+            self._run_text(old_text, who, f"rollback of {why}")
+            await self._reconfigure(self.cfg, old, force_restart=True)
+            raise
+        return self.cfg
+
+    async def _reconfigure(self, old: Config, new: Config, force_restart: bool = False) -> str:
+        """Bring the running cluster to new: live when only live settings differ, else a restart."""
+        changed = live.changes(old, new)
+        if not changed and not force_restart:
+            return "nothing to change"
+        hard = [] if force_restart else live.needs_restart(changed, old, new)
+        if self.election is None or self.election.machine is None or hard or force_restart:
+            if self.election is None and not new.cluster.ha_interfaces:
+                return "no cluster configured"
+            log(logger, "election_restart", reason="restart needed for " + (", ".join(hard[:5]) or "a rollback"))
             await self._restart_election()
-        return {"name": name, "digest": digest(self.cfg)[:12], "warnings": warnings}
+            return "restarted the election for " + (", ".join(hard[:5]) or "a rollback")
+        await self.election.reconfigure(new)
+        return "applied live: " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
 
     def _cmd_config_diff(self, who: str, a: str | None = None, b: str | None = None) -> dict[str, Any]:
         return {"a": a, "b": b, "diff": self.store.diff(a, b)}
+
+    async def _cmd_config_sync(self, who: str, dry_run: bool = False, force: bool = False) -> dict[str, Any]:
+        try:
+            return await self.configsync.push(who, dry_run, force)
+        except SyncError as exc:
+            raise RequestError(str(exc)) from None
+
+    async def _cmd_config_sync_state(self, who: str) -> dict[str, Any]:
+        await self.configsync.ensure_server()
+        return await self.configsync.refresh()
+
+    async def _cmd_sshkey_generate(self, who: str, type: str = "ed25519", force: bool = False) -> dict[str, Any]:
+        comment = f"hacore@{self.cfg.node.name or 'node'}"
+        try:
+            line = await asyncio.to_thread(self.configsync.keys.generate, type, comment, force)
+        except SshKeyError as exc:
+            raise RequestError(str(exc)) from None
+        log(logger, "ssh_key_generated", type=type, who=who)
+        await self.configsync.ensure_server()
+        return {"public_key": line}
+
+    def _cmd_sshkey_show(self, who: str) -> dict[str, Any]:
+        try:
+            return {"public_key": self.configsync.keys.show()}
+        except SshKeyError as exc:
+            raise RequestError(str(exc)) from None
+
+    async def _cmd_sshkey_set_remote(self, who: str, key: str) -> dict[str, Any]:
+        try:
+            fingerprint = await asyncio.to_thread(self.configsync.keys.set_remote, key)
+        except SshKeyError as exc:
+            raise RequestError(str(exc)) from None
+        log(logger, "ssh_remote_key_set", fingerprint=fingerprint, who=who)
+        return {"remote_fingerprint": fingerprint}
 
     # -- control socket -----------------------------------------------------
 
@@ -266,6 +342,7 @@ class Daemon:
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _claim_socket(self.socket_path)
         await self._start_election()  # before serving, so the first `cluster info` is already the truth
+        sync_task = supervise.start("config_sync", self.configsync.run, self.restarts)
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
         try:
             server = await asyncio.start_unix_server(self._client, path=str(self.socket_path), limit=MAX_REQUEST)
@@ -275,6 +352,9 @@ class Daemon:
         log(logger, "daemon_started", node=self.cfg.node.name, config=self.config_path,
             socket=self.socket_path, digest=digest(self.cfg)[:12], pid=os.getpid())
         await self._stop.wait()
+        sync_task.cancel()
+        await asyncio.gather(sync_task, return_exceptions=True)
+        await self.configsync.stop()
         server.close()
         if self.election is not None:
             await self.election.stop()

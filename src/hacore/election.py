@@ -109,6 +109,7 @@ class Election:
         self._holding_adverts = False  # a new master speaks once its VIPs and first GARP/NA round are out
         self._held_priority: int | None = None
         self._done = asyncio.Event()
+        self._ping_task: asyncio.Task[None] | None = None
 
     def _make_sync(self, keys: Keys) -> ConntrackSync | None:
         c = self.cfg.cluster
@@ -207,9 +208,7 @@ class Election:
         log(logger, "election_started", links=",".join(self.names))
         for name in self.names:
             self._feed(Carrier(name, self.infos[name].carrier))
-        if c.ping_check.targets:
-            self._tasks.append(supervise.start("ping_check", lambda: pingcheck.run(c.ping_check, self._on_ping),
-                                               self.restarts))
+        self._start_ping()
         if self.peerlink is not None:
             self._tasks.append(supervise.start("hotwire_status", lambda: self.peerlink.run(  # type: ignore[union-attr]
                 self._status, lambda: self.cfg.cluster.update_trigger_delay_s / 3), self.restarts))
@@ -449,6 +448,39 @@ class Election:
     def set_maintenance(self, on: bool) -> None:
         self.maintenance = on
         self._feed(Maintenance(on))
+
+    def _start_ping(self) -> None:
+        pc = self.cfg.cluster.ping_check
+        self._ping_task = (supervise.start("ping_check", lambda: pingcheck.run(pc, self._on_ping), self.restarts)
+                           if pc.targets else None)
+        if self._ping_task is not None:
+            self._tasks.append(self._ping_task)
+
+    async def reconfigure(self, new: Config) -> None:
+        """Take a configuration that differs from the running one only in live settings (hacore.config.live):
+        no restart, no switchover."""
+        old, self.cfg = self.cfg, new
+        c = new.cluster
+        self.runner.cfg = new
+        self.runner.effects = Effects(NftReconciler(new), IfReconciler(new), Services(new))
+        self.notifier.hooks, self.notifier.timeout_s = c.notify, c.notify_timeout_s
+        owned = {Vip.of(h.interface, v) for h in c.ha_interfaces for v in h.vips}
+        if owned != self.runner.vips.owned:
+            self.port.set_vips(new)
+            for name in self.names:
+                if name in self.infos and name in self.port.instances:
+                    self._open_link(self.infos[name])  # the adverts carry the new addresses
+            self.runner.set_vips(owned)
+        if c.update_trigger_delay_s != old.cluster.update_trigger_delay_s:
+            self.set_delay(c.update_trigger_delay_s)
+        if c.ping_check != old.cluster.ping_check:
+            if self._ping_task is not None:
+                self._ping_task.cancel()
+                self._tasks.remove(self._ping_task)
+                await asyncio.gather(self._ping_task, return_exceptions=True)
+            self._feed(Ping(True, ""))  # the old targets' verdict does not hold for the new ones
+            self._start_ping()
+        self.runner.kick(announce=False)
 
     def peer_fresh(self, max_age_s: float | None = None) -> Status | None:
         """The peer's status if it came within max_age_s (default: the delay)."""

@@ -11,7 +11,8 @@ from typing import Any
 
 # The seed's first four rows, in its order; the rest follow.
 INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "rank",
-              "peer_rank", "conntrack_sync", "split_brain", "peers", "vips", "update_trigger_delay_s", "auth",
+              "peer_rank", "ssh_keys", "sync_endpoint", "last_sync", "conntrack_sync", "split_brain", "peers",
+              "vips", "update_trigger_delay_s", "auth",
               "advert_rx_path", "failovers", "takeover_steps", "nat_rules",
               "managed_interfaces", "effect_errors", "vip_errors", "link_problems", "hotwire_error", "config_digest")
 
@@ -68,6 +69,8 @@ def info(data: dict[str, Any]) -> str:
         data = {**data, "rank": rank_text(data["rank"]["self"]), "peer_rank": rank_text(data["rank"]["peer"])}
     if "sync" in data:
         data = {**data, "conntrack_sync": sync_text(data["sync"])}
+    if "last_sync" in data:
+        data = {**data, "last_sync": last_sync_text(data["last_sync"]), "ssh_keys": keys_text(data["ssh_keys"])}
     if "takeover_steps" in data:
         data = {**data, "takeover_steps": steps_text(data["takeover_steps"])}
     keys = [k for k in INFO_ORDER if k in data]
@@ -92,6 +95,23 @@ def steps_text(steps: dict[str, float]) -> str:
     parts = [f"{k.removesuffix('_ms')} {v:g}" for k, v in steps.items() if k not in ("to_traffic_ms", "total_ms")]
     head = f"to traffic {steps['to_traffic_ms']:g}; " if "to_traffic_ms" in steps else ""
     return head + ", ".join(parts) + f"; total {steps.get('total_ms', 0):g}"
+
+
+def last_sync_text(last: dict[str, Any]) -> str:
+    if not last:
+        return "never"
+    return f"{_when(last['when'])}, {last['direction']} {last['peer']}, revision {last['revision']}"
+
+
+def keys_text(keys: dict[str, bool]) -> str:
+    return f"local {'yes' if keys.get('local') else 'no'}, remote {'yes' if keys.get('remote') else 'no'}"
+
+
+def sync_state(data: dict[str, Any]) -> str:
+    return table(("attribute", "value"), [
+        ("sync_state", data["sync_state"]), ("reason", data.get("sync_reason") or "-"),
+        ("ssh_keys", keys_text(data.get("ssh_keys", {}))), ("endpoint", data.get("sync_endpoint", "-")),
+        ("last_sync", last_sync_text(data.get("last_sync") or {}))])
 
 
 def services(rows: list[dict[str, Any]]) -> str:

@@ -365,6 +365,21 @@ class TakeoverRunner:
             self.announce_errors += 1
             log(logger, "announce_failed", logging.WARNING, vip=vip.cidr, error=exc)
 
+    def set_vips(self, owned: set[Vip]) -> None:
+        """A live change of the VIPs: those no longer configured go at once, the new ones come with the
+        next pass (announced, if master)."""
+        gone = self.vips.owned - owned
+        if gone:
+            keep = owned & self.vips.owned if self.is_master() else set()
+            self._vip_result(self.vips.apply_now(keep), master=self.is_master())
+        self.vips.owned = set(owned)
+        for cidr in [c for c in self.vip_errors if c not in {v.cidr for v in owned}]:
+            del self.vip_errors[cidr]
+        self._round = [(vip, ip_interface(vip.cidr).ip) for vip in
+                       sorted(owned, key=lambda v: (ip_interface(v.cidr).version, v.ifname))]
+        self.warm()
+        self.kick(announce=self.is_master())
+
     def warm(self) -> None:
         """Everything a takeover needs made ahead: the netlink requests and the announcement sockets."""
         self.vips.warm()

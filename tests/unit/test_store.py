@@ -26,6 +26,14 @@ def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "state", start)
 
 
+def load(store: Store, name: str, who: str) -> str:
+    """What the daemon does for `config load`: the start file first, then the record."""
+    text = store.text(name)
+    store.write_start(text)
+    store.record_load(name, who, check(text)[0])
+    return text
+
+
 def test_save_list_load_round_trip(store: Store) -> None:
     store.save("base", NODE1, "alice")
     slow = set_value(NODE1, ("cluster", "update_trigger_delay_s"), 5.0)
@@ -35,7 +43,7 @@ def test_save_list_load_round_trip(store: Store) -> None:
     assert rows["base"]["start"] and not rows["slow"]["start"]
     assert rows["slow"]["who"] == "bob"
 
-    assert store.load("slow", "carol") == slow
+    assert load(store, "slow", "carol") == slow
     assert check(store.start_path.read_text())[0].cluster.update_trigger_delay_s == 5.0
     assert {r["name"]: r["start"] for r in store.list()} == {"base": False, "slow": True}
     assert [(e.name, e.action, e.who) for e in store.history()] == [
@@ -72,7 +80,7 @@ def test_bad_names_are_refused(store: Store, name: str) -> None:
 
 def test_unknown_name_is_a_clear_error(store: Store) -> None:
     with pytest.raises(ConfigError, match="no configuration named 'nope'"):
-        store.load("nope", "alice")
+        load(store, "nope", "alice")
 
 
 CHILD = textwrap.dedent("""
@@ -86,7 +94,7 @@ CHILD = textwrap.dedent("""
         text = set_value(base, ("cluster", "update_trigger_delay_s"), 2.0 + i % 7)
         store.save(f"c{i % 3}", text, "writer")
         store.write_start(text)
-        store.load(f"c{(i + 1) % 3}", "writer") if i else None
+        store.write_start(store.text(f"c{(i + 1) % 3}")) if i else None
 """)
 
 
@@ -109,3 +117,11 @@ def test_kill_at_any_instant_leaves_only_whole_valid_files(tmp_path: Path) -> No
             json.loads((state / "history.json").read_text())
         Store(state, start)  # reopening removes temp files a kill left behind
         assert not [p for p in state.rglob(".*") if ".tmp." in p.name]
+
+
+def test_diff_masks_secrets_but_shows_that_they_changed(store: Store) -> None:
+    store.save("base", NODE1, "alice")
+    store.save("rekeyed", set_value(NODE1, ("cluster", "passphrase"), "a new passphrase"), "alice")
+    diff = store.diff("base", "rekeyed")
+    assert "insecure" not in diff and "a new passphrase" not in diff
+    assert '-cluster.passphrase = "<secret ' in diff and '+cluster.passphrase = "<secret ' in diff

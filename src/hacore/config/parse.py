@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tomllib
 import typing
 from enum import Enum
@@ -137,6 +138,35 @@ def to_dict(obj: Any, drop_local: bool = False) -> Any:
     if isinstance(obj, Enum):
         return obj.value
     return obj
+
+
+def flatten(cfg: Config) -> dict[str, Any]:
+    """Every setting as path -> value; list items by their name (or interface), so a path names a thing."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k in sorted(value):
+                walk(f"{prefix}.{k}" if prefix else k, value[k])
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, v in enumerate(value):
+                walk(f"{prefix}[{v.get('name') or v.get('interface') or i}]", v)
+        else:
+            out[prefix] = value
+
+    walk("", to_dict(cfg))
+    return out
+
+
+SECRETS = ("cluster.passphrase", "cluster.hotwire_secret")
+_TAG_SALT = os.urandom(16)  # per process: tags compare within one output, never across runs
+
+
+def mask(secret: str) -> str:
+    """A secret as shown: equal tags for equal values in one output, nothing about the value."""
+    if not secret:
+        return ""
+    return "<secret " + hashlib.blake2s(secret.encode(), key=_TAG_SALT, digest_size=3).hexdigest() + ">"
 
 
 def canonical(cfg: Config) -> str:

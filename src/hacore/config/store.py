@@ -22,7 +22,7 @@ import tomli_w
 
 from hacore.atomic import TMP_MARK, atomic_write
 from hacore.config.model import Config
-from hacore.config.parse import ConfigError, Problem, digest, to_dict
+from hacore.config.parse import SECRETS, ConfigError, Problem, digest, flatten, mask
 from hacore.config.validate import check
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -79,13 +79,9 @@ class Store:
         atomic_write(path, text.encode())
         return self._record(name, "save", who, cfg)
 
-    def load(self, name: str, who: str) -> str:
-        """Make configuration name the start configuration; returns its text."""
-        text = self.text(name)
-        cfg, _ = check(text)
-        atomic_write(self.start_path, text.encode())
+    def record_load(self, name: str, who: str, cfg: Config) -> None:
+        """Configuration name is the start configuration now (the daemon wrote and applied it)."""
         self._record(name, "load", who, cfg)
-        return text
 
     def write_start(self, text: str) -> None:
         check(text)
@@ -106,7 +102,7 @@ class Store:
         return rows
 
     def diff(self, a: str | None, b: str | None) -> str:
-        """Unified diff of two configurations, every setting on its own line.
+        """Unified diff of two configurations, every setting on its own line, secrets masked.
 
         No names: the last saved configuration against the start configuration.
         """
@@ -129,22 +125,9 @@ def _digest_or_none(text: str) -> str | None:
 
 
 def _flat(text: str) -> list[str]:
-    """Every setting as `path = value`, defaults filled, so a diff shows meaning, not layout."""
+    """Every setting as `path = value`, defaults filled, secrets masked, so a diff shows meaning, not layout."""
     cfg, _ = check(text)
-    lines: list[str] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k in sorted(value):
-                walk(f"{prefix}.{k}" if prefix else k, value[k])
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for i, v in enumerate(value):
-                walk(f"{prefix}[{i}]", v)
-        else:
-            lines.append(f"{prefix} = {json.dumps(value)}\n")
-
-    walk("", to_dict(cfg))
-    return lines
+    return [f"{k} = {json.dumps(mask(v) if k in SECRETS else v)}\n" for k, v in flatten(cfg).items()]
 
 
 def set_value(text: str, path: tuple[str, ...], value: Any) -> str:

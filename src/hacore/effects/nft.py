@@ -79,5 +79,16 @@ class NftReconciler:
             self._cmd(want.commands())
         return NftResult(True, want.rule_count(), want.skipped)
 
+    def dry_run(self, master: bool) -> None:
+        """Have nftables check the table without installing it (raises NftError with its complaint)."""
+        want = ruleset.render(self.cfg, master, _uids(self.cfg))
+        with self._lock:
+            ctx = self._ctx()
+            ctx.set_dry_run(True)
+            try:
+                self._cmd(want.commands())
+            finally:
+                ctx.set_dry_run(False)
+
     async def apply(self, master: bool) -> NftResult:
         return await asyncio.to_thread(self.apply_sync, master)

@@ -1,0 +1,1 @@
+"""Configuration sync between the two nodes, over SSH on the hotwire."""

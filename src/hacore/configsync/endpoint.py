@@ -1,0 +1,176 @@
+"""Configuration sync on the wire: an asyncssh server inside the daemon, bound
+to the hotwire address only, and the client that talks to the peer's.
+
+Rules: the server accepts one client key (the peer's, pinned with
+set-remote) and the client trusts one host key (the same): nothing is
+trusted on first use. It offers exactly two exec commands, `hacore-sync
+hello` and `hacore-sync apply`; shells, PTYs, forwarding of ports, agents
+and X11 are refused. A request is one JSON document read to its end and
+checked for its length; one cut short is never acted on. Every reply is one
+JSON document; the versions of both ends travel in each exchange, and a
+config schema mismatch is refused with the node that must be upgraded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncssh
+
+from hacore import __version__
+from hacore.config.model import SCHEMA_VERSION
+from hacore.configsync.sshkeys import KeyFiles, SshKeyError
+from hacore.logfmt import log
+
+logger = logging.getLogger("hacore.configsync")
+PROTOCOL_VERSION = 1
+MAX_REQUEST = 1 << 20  # a start configuration is a few kB; more is not one
+REQUEST_TIMEOUT_S = 20.0
+CONNECT_TIMEOUT_S = 5.0
+COMMANDS = ("hacore-sync hello", "hacore-sync apply")
+USER = "hacore"
+
+
+class SyncError(Exception):
+    """Config sync failed; str() is the one line to show, naming the side at fault."""
+
+
+def versions() -> dict[str, Any]:
+    return {"hacore": __version__, "schema": SCHEMA_VERSION, "protocol": PROTOCOL_VERSION}
+
+
+def version_problem(ours: dict[str, Any], theirs: Any, peer: str) -> str:
+    """Why config sync cannot go on between these versions ("" if it can)."""
+    if not isinstance(theirs, dict):
+        return "the peer sent no versions"
+    if theirs.get("protocol") != PROTOCOL_VERSION:
+        return (f"sync protocol {theirs.get('protocol')!r} on {peer}, {PROTOCOL_VERSION} here: "
+                "upgrade the older node")
+    if theirs.get("schema") != ours["schema"]:
+        older = peer if (theirs.get("schema") or 0) < ours["schema"] else "this node"
+        return (f"config schema {theirs.get('schema')!r} on {peer} (hacore {theirs.get('hacore')}), "
+                f"{ours['schema']} here (hacore {ours['hacore']}): upgrade {older}; failover and conntrack "
+                "sync go on meanwhile")
+    return ""
+
+
+class _Server(asyncssh.SSHServer):
+    def __init__(self, keys: KeyFiles):
+        self.keys = keys
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # every client authenticates
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        try:  # read each time: set-remote takes effect without a restart
+            return key.public_data == self.keys.remote_key().public_data
+        except SshKeyError:
+            return False
+
+
+class Server:
+    def __init__(self, keys: KeyFiles, hello: Callable[[], dict[str, Any]],
+                 apply: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]):
+        self.keys = keys
+        self.hello = hello
+        self.apply = apply
+        self.refused = 0
+        self._server: asyncssh.SSHAcceptor | None = None
+        self.bound = ""
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on host:port only; raises OSError or SshKeyError with the reason."""
+        await self.stop()
+        self._server = await asyncssh.create_server(
+            lambda: _Server(self.keys), host, port, server_host_keys=[self.keys.local_key()],
+            process_factory=self._process, encoding=None, allow_pty=False, agent_forwarding=False,
+            x11_forwarding=False, line_editor=False, login_timeout=10, keepalive_interval=10)
+        self.bound = f"{host}:{port}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            self.bound = ""
+
+    async def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        try:
+            if process.command not in COMMANDS:
+                self.refused += 1
+                process.stderr.write(b"hacore offers only its sync operations\n")
+                process.exit(2)
+                return
+            raw = await asyncio.wait_for(process.stdin.read(MAX_REQUEST + 1), REQUEST_TIMEOUT_S)
+            reply = await self._answer(process.command, raw)
+        except (TimeoutError, asyncssh.Error, ConnectionError) as exc:
+            log(logger, "sync_request_dropped", logging.WARNING, reason=type(exc).__name__)
+            process.exit(1)
+            return
+        process.stdout.write(json.dumps(reply).encode())
+        process.exit(0 if reply.get("ok") else 1)
+
+    async def _answer(self, command: str, raw: bytes) -> dict[str, Any]:
+        if len(raw) > MAX_REQUEST:
+            return {"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"}
+        try:
+            req = json.loads(raw)
+            if not isinstance(req, dict) or req.get("length") != len(req.get("text", "")):
+                raise ValueError("incomplete")
+        except ValueError:
+            return {"ok": False, "error": "the request was cut short or is not one JSON document: nothing done"}
+        problem = version_problem(versions(), req.get("versions"), "the sending node")
+        if problem:
+            return {"ok": False, "error": problem, "versions": versions()}
+        if command == "hacore-sync hello":
+            return {"ok": True, **self.hello()}
+        return await self.apply(req)
+
+
+async def call(keys: KeyFiles, host: str, port: int, command: str, req: dict[str, Any],
+               timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
+    """One request to the peer; raises SyncError saying what went wrong and where."""
+    body = {**req, "versions": versions(), "length": len(req.get("text", ""))}
+    where = f"{host}:{port}"
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with asyncssh.connect(
+                    host, port, username=USER, client_keys=[keys.local_key()],
+                    known_hosts=([keys.remote_key()], [], []), config=(), agent_path=None,
+                    connect_timeout=CONNECT_TIMEOUT_S, login_timeout=CONNECT_TIMEOUT_S,
+                    preferred_auth="publickey") as conn:
+                done = await conn.run(command, input=json.dumps(body).encode(), encoding=None, check=False)
+    except SshKeyError as exc:
+        raise SyncError(str(exc)) from None
+    except asyncssh.HostKeyNotVerifiable:
+        raise SyncError(f"{where} presented a host key that is not the pinned remote key: "
+                        "set-remote the peer's current `hacore cluster ssh-key show`") from None
+    except asyncssh.PermissionDenied:
+        raise SyncError(f"{where} refused this node's key: paste this node's `hacore cluster ssh-key show` "
+                        "into the peer's `hacore cluster ssh-key set-remote`") from None
+    except TimeoutError:
+        raise SyncError(f"{where} did not answer within {timeout_s:g} s") from None
+    except (OSError, asyncssh.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SyncError(f"peer unreachable on the hotwire ({where}): {reason}") from None
+    try:
+        reply = json.loads(done.stdout or b"")
+    except ValueError:
+        err = (done.stderr or b"").decode(errors="replace").strip()
+        raise SyncError(f"{where} gave no answer ({err or f'exit {done.exit_status}'})") from None
+    if not isinstance(reply, dict):
+        raise SyncError(f"{where} answered with something other than a JSON object")
+    return reply
