@@ -26,9 +26,10 @@ class BuildPy(build_py):
 ext = Extension(
     "hacore._fastpath",
     ["src/hacore/_fastpath.pyx"],
-    depends=["src/hacore/_fastpath_ct.pxi"],
+    depends=["src/hacore/_fastpath_ct.pxi", "src/hacore/_fastpath_sender.pxi"],
     include_dirs=[numpy.get_include(), str(BPF_SOURCES)],
     extra_compile_args=["-O2"],
+    libraries=["crypto"],  # HMAC() for the advert sender, which must not take the GIL
 )
 # force: Cython does not see a change in an included .pxi alone; tools/setup.sh builds only when an input changed.
 setup(ext_modules=cythonize([ext], compiler_directives={"language_level": "3"}, force=True),

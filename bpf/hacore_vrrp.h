@@ -27,13 +27,32 @@ enum hacore_drop {
 	HACORE_DROP_BAD_INTERVAL = 10,  /* advert interval of 0 */
 	HACORE_DROP_BAD_AUTH = 11,      /* auth type or data do not match ours */
 	HACORE_DROP_REPLAY = 12,        /* authenticated, but an old counter */
-	HACORE_DROP__COUNT = 13,
+	HACORE_DROP_STRANGER = 13,      /* source outside the link's configured subnet (receive filter) */
+	HACORE_DROP__COUNT = 14,
 };
 
 /* Checksum variants for VRRPv3 over IPv4 (IPv6 always has the pseudo-header). */
 enum hacore_csum {
 	HACORE_CSUM_PSEUDO = 0,    /* RFC 5798 as keepalived and FRR send it */
 	HACORE_CSUM_NO_PSEUDO = 1, /* RFC 9568 reading: VRRP message only */
+};
+
+/* The receive filter's settings for one HA link (bpf/hacore_rx.c, keyed by ifindex).
+ * Addresses in network byte order; a mask of 0 admits any IPv4 source. */
+struct hacore_rx_conf {
+	unsigned char version;       /* 2 or 3 */
+	unsigned char vrid;
+	unsigned char pad[2];
+	unsigned int net4;
+	unsigned int mask4;
+};
+
+/* A counter of the receive filter: adverts per link, VRID and verdict (HACORE_DROP_OK: passed). */
+struct hacore_rx_key {
+	unsigned int ifindex;
+	unsigned char vrid;
+	unsigned char reason;
+	unsigned char pad[2];
 };
 
 #endif

@@ -25,7 +25,7 @@ peers=0
 
 arch=$(dpkg --print-architecture)
 kver=$(uname -r)
-apt_pkgs=(python3-venv python3-dev gcc python3-bpfcc python3-nftables nftables
+apt_pkgs=(python3-venv python3-dev gcc libssl-dev python3-bpfcc python3-nftables nftables
   conntrack iproute2 iputils-ping openssh-client)
 # Exact headers where Debian has them, else the architecture's current ones:
 # our BPF programs use only UAPI structures, whose layout does not change.

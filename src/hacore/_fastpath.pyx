@@ -25,6 +25,7 @@ cdef extern from "hacore_vrrp.h":
         HACORE_DROP_BAD_INTERVAL
         HACORE_DROP_BAD_AUTH
         HACORE_DROP_REPLAY
+        HACORE_DROP_STRANGER
         HACORE_DROP__COUNT
     enum hacore_csum:
         HACORE_CSUM_PSEUDO
@@ -43,7 +44,7 @@ DROP_VALUES = {
     "BAD_TYPE": HACORE_DROP_BAD_TYPE, "BAD_ADDR_COUNT": HACORE_DROP_BAD_ADDR_COUNT,
     "BAD_CHECKSUM": HACORE_DROP_BAD_CHECKSUM, "WRONG_VRID": HACORE_DROP_WRONG_VRID,
     "BAD_INTERVAL": HACORE_DROP_BAD_INTERVAL, "BAD_AUTH": HACORE_DROP_BAD_AUTH,
-    "REPLAY": HACORE_DROP_REPLAY,
+    "REPLAY": HACORE_DROP_REPLAY, "STRANGER": HACORE_DROP_STRANGER,
 }
 DROP_COUNT = HACORE_DROP__COUNT
 
@@ -219,3 +220,4 @@ def encode_advert(unsigned char[::1] out, int version, int vrid, int priority, i
     o[7] = csum & 0xFF
     return n
 include "_fastpath_ct.pxi"
+include "_fastpath_sender.pxi"

@@ -12,6 +12,7 @@ WARN_EVERY_S per link, since a silent send failure is a silent split brain.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections import Counter, defaultdict
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_interface
 from types import ModuleType
 
-from hacore.config.model import AuthMode, Config
+from hacore import sender as sender_mod
+from hacore.config.model import AuthMode, Config, SenderKind
 from hacore.links import LinkInfo
 from hacore.logfmt import log
 from hacore.replay import CounterSource, ReplayWindow
@@ -46,7 +48,9 @@ def active_codec() -> ModuleType:
 
 
 def interval_cs(update_trigger_delay_us: int, version: int) -> int:
-    """The Max Adver Int we announce: a third of the delay, in centiseconds (VRRPv2: whole seconds)."""
+    """The Max Adver Int we announce: a third of the delay, in centiseconds (VRRPv2: whole seconds), so a
+    peer (or keepalived) waits three of them, the delay. We send more often than this maximum (Machine.
+    advert_interval_us): that is the margin."""
     if version == 2:
         return max(1, round(update_trigger_delay_us / 3e6)) * 100
     return max(1, min(4095, round(update_trigger_delay_us / 30_000)))
@@ -84,6 +88,24 @@ class AdvertPort:
         self._warned_at: dict[str, float] = {}
         self._vrid = {h.interface: c.vrid_offset + n for n, h in enumerate(c.ha_interfaces)}
         self._vips = {h.interface: h.vips for h in c.ha_interfaces}
+        timing = cfg.node.timing
+        # The compiled sender thread, or adverts from the loop (configured, or no compiled fast path).
+        self.fast = (sender_mod.FastSender(key, counter if self.hmac else None, timing)
+                     if timing.sender == SenderKind.THREAD and sender_mod.available() else None)
+        self._targets_for: tuple[object, ...] | None = None  # what the thread's targets were built from
+        self._generation = 0  # bumped whenever sockets open or close
+        self._target_links: list[str] = []  # the link of each of the thread's targets, in its order
+        self._target_errors: list[int] = []  # their send errors already counted
+        self._last_go: tuple[int, dict[str, bool]] = (0, {})
+        self._reported = {"lease_expiries": 0, "counter_exhausted": 0}
+
+    def sender_info(self) -> dict[str, object]:
+        """Which sender runs, and the thread's counters and scheduling."""
+        if self.fast is None:
+            why = ("configured (node.timing.sender = \"loop\")" if self.cfg.node.timing.sender == SenderKind.LOOP
+                   else "hacore._fastpath is not built")
+            return {"kind": "loop", "reason": why, "sent": self.adverts_tx}
+        return {"kind": "thread", **self.fast.stats(), "scheduling": self.fast.scheduling}
 
     def set_vips(self, cfg: Config) -> None:
         """New VIPs on the same HA links (a live configuration change); the links' adverts follow once
@@ -143,11 +165,15 @@ class AdvertPort:
                 inst.sockets.close()
             raise
         self.instances[info.ifname] = opened
+        self._generation += 1
         for inst in opened:
             on_readable(inst)  # registers the reader
 
     def close(self, name: str) -> list[Instance]:
         gone = self.instances.pop(name, [])
+        self._generation += 1
+        if gone and self.fast is not None:
+            self._retarget(*self._last_go)  # the thread lets go of these sockets before they close
         for inst in gone:
             inst.sockets.close()
         return gone
@@ -157,8 +183,15 @@ class AdvertPort:
 
     # -- sending and receiving -------------------------------------------------------
 
-    def send(self, priority: int, update_trigger_delay_us: int, carrier: dict[str, bool]) -> None:
-        """One advert with this priority on every open link that has carrier."""
+    def send(self, priority: int, update_trigger_delay_us: int, interval_us: int, carrier: dict[str, bool]) -> None:
+        """The machine's advert at this priority: with the sender thread, it sends at once if the priority
+        or interval changed, and from then on every interval_us by itself, while this call renews its
+        lease; from the loop, one advert now on every open link that has carrier."""
+        if self.fast is not None:
+            self._retarget(update_trigger_delay_us, carrier)
+            if self.fast.go(priority, interval_us, update_trigger_delay_us):
+                self.adverts_tx += 1
+            return
         cs = interval_cs(update_trigger_delay_us, self.version)
         for link, instances in self.instances.items():
             if not carrier.get(link):
@@ -179,8 +212,68 @@ class AdvertPort:
                 except OSError as exc:
                     self._send_failed(link, exc)
 
-    def _send_failed(self, link: str, exc: OSError) -> None:
-        self.drops[link]["send_error"] += 1
+    def start(self) -> None:
+        if self.fast is not None:
+            self.fast.start()
+
+    def carrier_changed(self, carrier: dict[str, bool]) -> None:
+        """The thread stops sending on a link that lost carrier (and starts on one that has it again)."""
+        if self.fast is not None and self._last_go[1]:
+            self._retarget(self._last_go[0], carrier)
+
+    def quiet(self) -> None:
+        """No adverts from now on (the thread's; the loop sends only when the machine says so)."""
+        if self.fast is not None:
+            self.fast.quiet()
+
+    def stop(self) -> None:
+        """The thread's last advert (priority 0 if it was sending) and its end."""
+        if self.fast is not None:
+            self.fast.stop()
+
+    def _retarget(self, update_trigger_delay_us: int, carrier: dict[str, bool]) -> None:
+        """The thread's messages: one per open link with carrier and family, priority left to it."""
+        assert self.fast is not None
+        self._last_go = (update_trigger_delay_us, dict(carrier))
+        cs = interval_cs(update_trigger_delay_us, self.version)
+        chosen = [(link, inst) for link, instances in self.instances.items() if carrier.get(link)
+                  for inst in instances]
+        key = (cs, self._generation, tuple(link for link, _ in chosen))
+        if key == self._targets_for:
+            return
+        targets = []
+        for _link, inst in chosen:
+            auth_data = pad_key(inst.expect.auth_key) if self.version == 2 else b""
+            adv = WireAdvert(self.version, inst.vrid, 0, cs, inst.addresses, inst.expect.auth_type, auth_data)
+            s = inst.sockets
+            msg = self.codec.encode(adv, s.src, s.dst, inst.expect.checksum)
+            targets.append((s.tx.fileno(), s.sockaddr(), s.src, s.dst, int(inst.expect.checksum), msg))
+        self.report()  # errors of the old targets count before their counters go
+        self.fast.set_targets(targets)
+        self._targets_for = key
+        self._target_links = [link for link, _ in chosen]
+        self._target_errors = [0] * len(chosen)
+
+    def report(self) -> None:
+        """The thread's trouble, logged at warning when it grew (called about once a second)."""
+        if self.fast is None:
+            return
+        st = self.fast.stats()
+        for i, n in enumerate(st["target_errors"][:len(self._target_links)]):
+            if n > self._target_errors[i]:
+                link = self._target_links[i]
+                self.drops[link]["send_error"] += n - self._target_errors[i]
+                self._target_errors[i] = n
+                self._send_failed(link, OSError(st["last_send_errno"], os.strerror(st["last_send_errno"])), 0)
+        grown = {k: st[k] - v for k, v in self._reported.items() if st[k] > v}
+        if grown:
+            self._reported.update({k: st[k] for k in self._reported})
+            log(logger, "advert_sender_trouble", logging.WARNING, **grown,
+                hint="lease expiries: the control plane stalled; counter exhausted: the counter reserve was "
+                     "not persisted")
+
+    def _send_failed(self, link: str, exc: OSError, count: int = 1) -> None:
+        self.drops[link]["send_error"] += count
         now = time.monotonic()
         if now - self._warned_at.get(link, -WARN_EVERY_S) >= WARN_EVERY_S:
             self._warned_at[link] = now

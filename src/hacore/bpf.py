@@ -11,6 +11,7 @@ BCC_KERNEL_SOURCE; nothing is ever written under /lib/modules.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -47,23 +48,81 @@ class Probe:
 
 def probe() -> Probe:
     """Compile and load the probe program (a tc classifier); any failure says why."""
-    src_dir = sources_dir()
-    if src_dir is None:
-        return Probe(False, "BPF sources not found (HACORE_BPF_DIR, package or checkout)")
-    headers = headers_dir()
-    if headers is None:
-        return Probe(False, f"no kernel headers for {os.uname().release} (run tools/setup.sh)")
-    if headers != Path(f"/lib/modules/{os.uname().release}/build"):
-        os.environ["BCC_KERNEL_SOURCE"] = str(headers)  # bcc's own setting: read at compile time
+    found = probe_sources()
+    if isinstance(found, str):
+        return Probe(False, found)
+    from bcc import BPF  # Debian's python3-bpfcc
+
     try:
-        from bcc import BPF  # Debian's python3-bpfcc
-    except ImportError:
-        return Probe(False, "bcc is not installed (python3-bpfcc)")
-    try:
-        b = BPF(src_file=str(src_dir / "hacore_probe.c").encode(), cflags=[f"-I{src_dir}"])
+        b = BPF(src_file=str(found / "hacore_probe.c").encode(), cflags=[f"-I{found}"])
         b.load_func(b"hacore_probe", BPF.SCHED_CLS)
         b.cleanup()
     except Exception as exc:  # bcc raises bare Exception for compile and load errors
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return Probe(False, f"BPF load failed: {first}")
-    return Probe(True, f"probe program compiled against {headers} and loaded")
+    return Probe(True, f"probe program compiled against {headers_dir()} and loaded")
+
+
+class RxProgram:
+    """bpf/hacore_rx.c compiled and loaded once (on a thread: clang takes about a second). Attaching it
+    to a link's tc ingress is hacore.rxfilter's (netlink, on the loop); this holds the program and its
+    maps."""
+
+    def __init__(self) -> None:
+        found = probe_sources()
+        if isinstance(found, str):
+            raise OSError(found)
+        from bcc import BPF  # Debian's python3-bpfcc
+
+        try:
+            self.b = BPF(src_file=str(found / "hacore_rx.c").encode(), cflags=[f"-I{found}"])
+            self.fn = self.b.load_func(b"hacore_rx", BPF.SCHED_CLS)
+        except Exception as exc:  # bcc raises bare Exception for compile and load errors
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise OSError(f"BPF load failed: {first}") from None
+        self.conf = self.b[b"rx_conf"]
+        self.counts_map = self.b[b"rx_counts"]
+
+    @property
+    def fd(self) -> int:
+        return int(self.fn.fd)
+
+    @property
+    def name(self) -> str:
+        return str(self.fn.name.decode())
+
+    def configure(self, ifindex: int, version: int, vrid: int, net4: bytes, mask4: bytes) -> None:
+        """What the program admits on this link (a map update: takes effect at the next packet)."""
+        leaf = self.conf.Leaf()
+        leaf.version, leaf.vrid = version, vrid
+        leaf.net4 = int.from_bytes(net4, "little")  # the program compares network-order words as loaded
+        leaf.mask4 = int.from_bytes(mask4, "little")
+        self.conf[self.conf.Key(ifindex)] = leaf
+
+    def forget(self, ifindex: int) -> None:
+        with contextlib.suppress(KeyError):
+            del self.conf[self.conf.Key(ifindex)]
+
+    def counts(self) -> dict[tuple[int, int, int], int]:
+        """(ifindex, vrid, reason) -> adverts; reason 0 passed."""
+        return {(k.ifindex, k.vrid, k.reason): v.value for k, v in self.counts_map.items()}
+
+    def close(self) -> None:
+        self.b.cleanup()
+
+
+def probe_sources() -> Path | str:
+    """The BPF sources directory, with bcc pointed at the headers; or why BPF cannot compile here."""
+    src_dir = sources_dir()
+    if src_dir is None:
+        return "BPF sources not found (HACORE_BPF_DIR, package or checkout)"
+    headers = headers_dir()
+    if headers is None:
+        return f"no kernel headers for {os.uname().release} (run tools/setup.sh)"
+    if headers != Path(f"/lib/modules/{os.uname().release}/build"):
+        os.environ["BCC_KERNEL_SOURCE"] = str(headers)  # bcc's own setting: read at compile time
+    try:
+        import bcc  # noqa: F401
+    except ImportError:
+        return "bcc is not installed (python3-bpfcc)"
+    return src_dir

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hacore import statefile, supervise
+from hacore import looplag, sender, statefile, supervise
 from hacore.commands import COMMANDS, SchemaError
 from hacore.config import live
 from hacore.config.model import Config
@@ -87,6 +87,8 @@ class Daemon:
         self.bad_requests = 0
         self.last_apply = ""
         self.restarts: Counter[str] = Counter()
+        self.lateness = looplag.Lateness()
+        self.memory_lock = "off (not configured)"
         self._socket_ino: int | None = None
         self._stop = asyncio.Event()
         self.handlers: dict[str, Callable[..., Any]] = {
@@ -133,9 +135,8 @@ class Daemon:
             "vips": {h.interface: list(h.vips) for h in c.ha_interfaces},
             "update_trigger_delay_s": c.update_trigger_delay_s,
             "auth": c.auth.value,
-            "advert_rx_path": "raw-socket",
-            "advert_rx_reason": "adverts are read from raw sockets with kernel timestamps; "
-                                "this version has no BPF receive path",
+            "loop_lateness": self.lateness.info(),
+            "memory_lock": self.memory_lock,
             "failovers": election.get("failovers", 0),
             "config_digest": digest(self.cfg)[:12],
             "control_bad_requests": self.bad_requests,
@@ -222,7 +223,7 @@ class Daemon:
 
     async def _cmd_config_load(self, who: str, name: str) -> dict[str, Any]:
         text = await asyncio.to_thread(self.store.text, name)
-        check(text)  # raises with every problem: nothing changes
+        await asyncio.to_thread(check, text)  # raises with every problem: nothing changes
         cfg = await self._apply_text(text, who, f"config load {name}")
         await asyncio.to_thread(self.store.record_load, name, who, cfg)
         return {"name": name, "digest": digest(self.cfg)[:12], "how": self.last_apply,
@@ -341,6 +342,8 @@ class Daemon:
             loop.add_signal_handler(sig, self._stop.set)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _claim_socket(self.socket_path)
+        self.memory_lock = sender.lock_memory(self.cfg.node.timing)
+        lag_task = supervise.start("loop_lateness", lambda: looplag.monitor(self.lateness), self.restarts)
         await self._start_election()  # before serving, so the first `cluster info` is already the truth
         sync_task = supervise.start("config_sync", self.configsync.run, self.restarts)
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
@@ -353,7 +356,8 @@ class Daemon:
             socket=self.socket_path, digest=digest(self.cfg)[:12], pid=os.getpid())
         await self._stop.wait()
         sync_task.cancel()
-        await asyncio.gather(sync_task, return_exceptions=True)
+        lag_task.cancel()
+        await asyncio.gather(sync_task, lag_task, return_exceptions=True)
         await self.configsync.stop()
         server.close()
         if self.election is not None:

@@ -38,6 +38,7 @@ from hacore.logfmt import log
 from hacore.native import fastpath
 from hacore.peerlink import PeerLink
 from hacore.replay import CounterSource, ReplayWindow
+from hacore.rxfilter import ReceiveFilter
 from hacore.takeover import Change, Effects, TakeoverRunner
 from hacore.vrrp.machine import (
     Advert,
@@ -85,6 +86,7 @@ class Election:
         self.counter = CounterSource(hwm, now_us(), time.time_ns() // 1000)
         self.port = AdvertPort(cfg, keys.vrrp, self.counter if c.auth == AuthMode.HMAC else None, self.vrrp_window,
                                self._on_advert, now_us)
+        self.rx = ReceiveFilter(cfg, self.port.version, self._spawn)
         self.peerlink = (PeerLink(cfg, keys.hotwire, self.counter, self.hotwire_window, self._on_status, now_us)
                          if c.hotwire.interface else None)
         self.infos: dict[str, links.LinkInfo] = {}
@@ -178,6 +180,7 @@ class Election:
         self.infos.update(found)
         missing = [m for n in self.names for m in self.port.missing(n, self.infos.get(n))]
         if not missing:
+            await self.rx.prepare()
             try:
                 for name in self.names:
                     self._open_link(self.infos[name])
@@ -191,6 +194,7 @@ class Election:
             return
         self.waiting = []
         await self._persist(force_hwm=True)  # the counter's reserve is on disk before the first advert
+        self.port.start()
         c = self.cfg.cluster
         self.runner.vips.index.update({n: self.infos[n].index for n in self.names})
         self.runner.warm()
@@ -232,9 +236,11 @@ class Election:
         await asyncio.gather(*self._tasks, *self._pending, return_exceptions=True)
         if self._timer is not None:
             self._timer.cancel()
+        self.port.stop()  # its last advert says priority 0 if it was still sending
         if self.machine is not None:
             await self.runner.stop()  # releases everything: services, interfaces, NAT, VIPs
         self._close_links()
+        await self.rx.close()
         if self.sync is not None:
             self.sync.close()
         if self.peerlink is not None:
@@ -247,6 +253,7 @@ class Election:
         loop = asyncio.get_running_loop()
         self._close_link(info.ifname)
         self.port.open(info, lambda inst: loop.add_reader(inst.sockets.fileno(), self._on_readable, inst))
+        self.rx.attach(info.ifname, info.index, self.port.instances.get(info.ifname, []))
         self.link_problems.pop(info.ifname, None)
 
     def _close_link(self, name: str) -> None:
@@ -283,6 +290,7 @@ class Election:
         if index is None:
             log(logger, "link_deleted", link=name)
             self._close_link(name)
+            self.rx.forget(name)
             self.infos.pop(name, None)
             self.runner.vips.index.pop(name, None)
             self.runner.forget_link(name)
@@ -293,6 +301,8 @@ class Election:
         else:
             log(logger, "carrier", link=name, up=carrier)
             self._feed(Carrier(name, carrier))
+            if self.machine is not None:
+                self.port.carrier_changed(self.machine.carrier)
 
     async def _rebuild(self, name: str) -> None:
         """A link that appeared again, maybe with a new index: new sockets, memberships and VIP bookkeeping."""
@@ -314,6 +324,8 @@ class Election:
             self.link_problems[name] = f"waiting for {exc.strerror}"
             log(logger, "link_not_ready", logging.WARNING, link=name, reason=exc.strerror)
         self._feed(Carrier(name, info.carrier and name not in self.link_problems))
+        if self.machine is not None:
+            self.port.carrier_changed(self.machine.carrier)
         self.runner.kick(announce=self._is_master())
 
     def _on_address(self, name: str) -> None:
@@ -350,6 +362,8 @@ class Election:
             case Send(priority):
                 self._send(priority)
             case Transition(old, new, reason):
+                if new != Role.MASTER:
+                    self.port.quiet()
                 if self.peerlink is not None:
                     # Before any VIP moves: a yield tells the master that stays to re-announce now.
                     self.peerlink.send(self._status)
@@ -375,7 +389,8 @@ class Election:
 
     def _send(self, priority: int) -> None:
         assert self.machine is not None
-        self.port.send(priority, self.machine.p.update_trigger_delay_us, self.machine.carrier)
+        self.port.send(priority, self.machine.p.update_trigger_delay_us, self.machine.advert_interval_us,
+                       self.machine.carrier)
 
     def _rearm(self) -> None:
         if self._timer is not None:
@@ -433,9 +448,14 @@ class Election:
 
     async def _persist(self, force_hwm: bool = False) -> None:
         """Counter reserve and replay state to disk, on a thread (fsync)."""
+        if self.port.fast is not None:
+            self.port.fast.reserve()
         hwm = self.counter.hwm if force_hwm else self.counter.want_hwm()
         if hwm is not None:
             await asyncio.to_thread(statefile.save, self.hwm_path, hwm)
+            if self.port.fast is not None:
+                self.port.fast.persisted(hwm)
+        self.port.report()
         if self.vrrp_window.dirty or self.hotwire_window.dirty:
             state = {"vrrp": self.vrrp_window.snapshot(), "hotwire": self.hotwire_window.snapshot()}
             await asyncio.to_thread(statefile.save, self.replay_path, state)
@@ -494,6 +514,7 @@ class Election:
                              self.peerlink, self.peer_fresh(), age, self.counters, self.restarts)
         info |= self.runner.info()
         info["notify"] = dict(self.notifier.counters)
+        info["advert_rx"] = self.rx.info()
         info["sync"] = self.sync.info() if self.sync else {"role": "off", "error": "conntrack sync is switched off"}
         return info
 

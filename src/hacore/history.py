@@ -22,7 +22,8 @@ KEEP = 1000
 class History:
     def __init__(self, path: Path):
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the entries: held briefly, also by the loop
+        self._write_lock = threading.Lock()  # the file: only savers (on threads) wait for the disk
         self._entries: list[dict[str, Any]] = statefile.load(path, _entries_ok, [])
 
     def append(self, when_s: float, old: str, new: str, reason: str) -> None:
@@ -40,8 +41,11 @@ class History:
         return False
 
     def save(self) -> None:
-        with self._lock:
-            data = json.dumps(self._entries, indent=0).encode()
+        """Write the entries (fsync). The entries' lock is not held across the write, so a role change
+        on the loop never waits for the disk; a save that starts later writes a newer snapshot."""
+        with self._write_lock:
+            with self._lock:
+                data = json.dumps(self._entries, indent=0).encode()
             atomic_write(self.path, data)
 
     def entries(self) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ def election_info(m: Machine | None, waiting: list[str], link_problems: dict[str
         "link_problems": link_problems,
         "hotwire_error": peerlink.error if peerlink else "",
         "drops": drops,
+        "advert_sender": port.sender_info(),
         "vip_failures": dict(runner.vip_failures),
         "vip_errors": dict(runner.vip_errors),
         "task_restarts": dict(restarts),

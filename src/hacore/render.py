@@ -13,7 +13,8 @@ from typing import Any
 INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "rank",
               "peer_rank", "ssh_keys", "sync_endpoint", "last_sync", "conntrack_sync", "split_brain", "peers",
               "vips", "update_trigger_delay_s", "auth",
-              "advert_rx_path", "failovers", "takeover_steps", "nat_rules",
+              "advert_sender", "advert_rx_path", "loop_lateness", "memory_lock",
+              "failovers", "takeover_steps", "nat_rules",
               "managed_interfaces", "effect_errors", "vip_errors", "link_problems", "hotwire_error", "config_digest")
 
 
@@ -73,10 +74,18 @@ def info(data: dict[str, Any]) -> str:
         data = {**data, "last_sync": last_sync_text(data["last_sync"]), "ssh_keys": keys_text(data["ssh_keys"])}
     if "takeover_steps" in data:
         data = {**data, "takeover_steps": steps_text(data["takeover_steps"])}
+    if "advert_sender" in data:
+        data = {**data, "advert_sender": sender_text(data["advert_sender"])}
+    if "advert_rx" in data:
+        data = {**data, "advert_rx_path": rx_text(data["advert_rx"])}
+    if "loop_lateness" in data:
+        lag = data["loop_lateness"]
+        data = {**data, "loop_lateness": f"worst {lag['worst_ms']:g} ms, p99 {lag['p99_last_minute_ms']:g} ms "
+                                         f"in the last minute ({lag['samples']} wake-ups)"}
     keys = [k for k in INFO_ORDER if k in data]
     rows = [(k, value_text(data[k])) for k in keys]
     out = table(("attribute", "value"), rows)
-    notes = [f"{k}: {data[k]}" for k in ("cluster_reason", "sync_reason", "advert_rx_reason") if data.get(k)]
+    notes = [f"{k}: {data[k]}" for k in ("cluster_reason", "sync_reason") if data.get(k)]
     return out + ("\n\n" + "\n".join(notes) if notes else "")
 
 
@@ -95,6 +104,21 @@ def steps_text(steps: dict[str, float]) -> str:
     parts = [f"{k.removesuffix('_ms')} {v:g}" for k, v in steps.items() if k not in ("to_traffic_ms", "total_ms")]
     head = f"to traffic {steps['to_traffic_ms']:g}; " if "to_traffic_ms" in steps else ""
     return head + ", ".join(parts) + f"; total {steps.get('total_ms', 0):g}"
+
+
+def sender_text(s: dict[str, Any]) -> str:
+    """The advert sender in one line: which, how much, how late, and its scheduling."""
+    if s["kind"] == "loop":
+        return f"asyncio loop ({s['reason']}), {s['sent']} sent"
+    sched = s.get("scheduling", {})
+    return (f"thread: {s['sent']} sent, {s['send_errors']} send errors, worst {s['worst_late_us']:g} us late, "
+            f"{s['lease_expiries']} lease expiries; realtime {sched.get('realtime', '-')}, "
+            f"cpus {sched.get('cpu_affinity', '-')}")
+
+
+def rx_text(r: dict[str, Any]) -> str:
+    dropped = sum(r.get("dropped", {}).values())
+    return f"{r['path']} ({r['reason']})" + (f", {dropped} dropped before the socket" if dropped else "")
 
 
 def last_sync_text(last: dict[str, Any]) -> str:

@@ -45,6 +45,10 @@ class CounterSource:
         self.last = max(self.last + 1, self.base + now_mono_us - self.mono0)
         return self.last
 
+    def observe(self, used: int) -> None:
+        """A counter drawn elsewhere from the same base (the advert sender thread) counts as used."""
+        self.last = max(self.last, used)
+
     def want_hwm(self) -> int | None:
         """A new high-water mark to persist once half the reserve is used, else None."""
         if self.last + RESERVE_US // 2 < self.hwm:

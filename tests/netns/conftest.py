@@ -82,6 +82,20 @@ def info(lab: Lab, node: str) -> dict:
     return request(lab.socket(node), "info")
 
 
+def drops_seen(lab: Lab, node: str, link: str) -> dict[str, int]:
+    """Adverts dropped on link, by reason: by the tc program before the socket, and by the daemon after it.
+    Needs the tc program: the classic socket filter drops without counting."""
+    data = info(lab, node)
+    rx = data["advert_rx"]
+    need(rx["path"] == "bpf", f"the BPF receive filter is not in force: {rx['reason']}")
+    out = dict(data["drops"].get(link, {}))
+    for where, n in rx["dropped"].items():
+        name, _, reason = where.rpartition(" ")
+        if name.startswith(f"{link} "):
+            out[reason] = out.get(reason, 0) + n
+    return out
+
+
 def roles(lab: Lab) -> tuple[str, str]:
     out = []
     for node in ("node1", "node2"):

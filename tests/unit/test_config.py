@@ -37,7 +37,7 @@ def test_every_field_declares_shared_or_local() -> None:
 
 def test_node_unique_settings_are_local() -> None:
     scope = {f.name: f.metadata[model.SCOPE] for f in dataclasses.fields(model.Node)}
-    assert scope == {"name": "local", "priority": "local", "directory_account": "local"}
+    assert scope == {"name": "local", "priority": "local", "directory_account": "local", "timing": "local"}
     assert {f.name: f.metadata[model.SCOPE] for f in dataclasses.fields(model.Interface)}["addresses"] == "local"
 
 
@@ -201,3 +201,20 @@ def test_lab_text_parses_to_the_seed_values() -> None:
     assert [h.interface for h in cfg.cluster.ha_interfaces] == ["lan1", "lan2"]
     assert cfg.cluster.update_trigger_delay_s == model.DEFAULT_UPDATE_TRIGGER_DELAY_S
     assert "dhcp-server" in cfg.cluster.disabled_applications_in_backup
+
+
+def test_timing_settings_are_checked_and_off_by_default() -> None:
+    assert model.Timing() == model.Timing(sender=model.SenderKind.THREAD, realtime=model.Realtime.OFF,
+                                          lock_memory=False, cpu_affinity=(), receive_filter=model.RxFilter.AUTO)
+
+    def bad_kind(data: dict[str, Any]) -> None:
+        data["node"]["timing"] = {"receive_filter": "xdp"}
+
+    def bad_values(data: dict[str, Any]) -> None:
+        data["node"]["timing"] = {"realtime": "fifo", "realtime_priority": 0, "cpu_affinity": [1, -2]}
+
+    assert _mutate("node.timing", bad_kind) == [
+        "node.timing.receive_filter: must be one of 'auto', 'bpf', 'socket', 'none', got 'xdp'"]
+    assert _mutate("node.timing", bad_values) == [
+        "node.timing.realtime_priority: must be 1..99 (SCHED_FIFO/RR), got 0",
+        "node.timing.cpu_affinity[1]: not a CPU number: -2"]

@@ -24,7 +24,7 @@ from hacore.vrrp.machine import (
     Transition,
 )
 from hacore.vrrp.rank import Rank, decode
-from tests.unit.sim import IPS, LINKS, MS, S, Sim, formed
+from tests.unit.sim import IPS, LINKS, MS, WIRE_LATENCY_US, S, Sim, formed
 
 
 def test_the_high_node_is_elected() -> None:
@@ -120,7 +120,7 @@ def test_master_crash_takes_over_within_the_delay_of_the_last_advert() -> None:
     assert sim.roles() == ("down", "master")
     assert takeover.action.reason == "peer timeout"
     assert takeover.at_us == last_advert + 100 + sim.utd_us  # arrival + master-down, to the microsecond
-    assert takeover.at_us <= crash_at + sim.utd_us
+    assert takeover.at_us <= crash_at + WIRE_LATENCY_US + sim.utd_us  # an advert may leave as it crashes
     assert sim.of(SplitBrain) == []  # the dead master's last status said "master": not a split brain
 
 
@@ -191,7 +191,7 @@ def test_maintenance_without_a_taker_keeps_the_vips_and_hands_over_when_one_retu
     notes = sim.of(Note, "n1")
     assert [(n.at_us, n.action.reason) for n in notes] == [
         (t0 + sim.utd_us, "maintenance: no peer took over within the delay; keeping the VIPs")]
-    assert {e.action.priority for e in sim.of(Send, "n1") if e.at_us >= t0} == {0}  # still offered
+    assert {e.action.priority for e in sim.of(Send, "n1") if e.at_us > t0} == {0}  # still offered (t0's own may not)
     sim.start("n2")
     sim.run(2 * sim.utd_us)
     assert sim.roles() == ("backup", "master")
@@ -348,7 +348,7 @@ def test_a_new_delay_changes_the_advert_interval_live() -> None:
     assert m.role == "master"
     m.handle(Delay(600 * MS), 2 * S)
     sends = [t for t in range(2 * S, 4 * S, MS) if any(isinstance(a, Send) for a in m.handle(Tick(), t))]
-    assert sends[1] - sends[0] == 200 * MS
+    assert sends[1] - sends[0] == 150 * MS  # a quarter of the new delay
 
 
 def test_a_deadline_due_while_the_caller_was_busy_is_not_skipped() -> None:

@@ -65,11 +65,43 @@ class NatKind(StrEnum):
     DNAT = "dnat"  # port forwarding / destination NAT
 
 
+class SenderKind(StrEnum):
+    THREAD = "thread"  # the compiled sender on a thread of its own (hacore._fastpath.AdvertSender)
+    LOOP = "loop"  # adverts sent by the asyncio loop: the fallback, and the baseline of bench adverts
+
+
+class Realtime(StrEnum):
+    OFF = "off"
+    FIFO = "fifo"  # SCHED_FIFO, as keepalived's vrrp_rt_priority
+    RR = "rr"
+
+
+class RxFilter(StrEnum):
+    AUTO = "auto"  # BPF on tc ingress, else a classic socket filter, else none
+    BPF = "bpf"
+    SOCKET = "socket"  # classic BPF (SO_ATTACH_FILTER) on the receive sockets: no compiler needed
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How this node keeps its advert timing on a loaded machine (keepalived's vrrp_rt_priority,
+    vrrp_cpu_affinity and memory locking are the model). Opt-in except the sender and the filter."""
+
+    sender: SenderKind = local(SenderKind.THREAD)
+    realtime: Realtime = local(Realtime.OFF)  # for the sender thread only, never the whole daemon
+    realtime_priority: int = local(10)
+    lock_memory: bool = local(False)  # mlockall: no page fault on the advert path after start
+    cpu_affinity: tuple[int, ...] = local(default_factory=tuple)  # CPUs for the sender thread; empty: any
+    receive_filter: RxFilter = local(RxFilter.AUTO)
+
+
 @dataclass(frozen=True)
 class Node:
     name: str = local("")
     priority: Priority = local(Priority.LOW)
     directory_account: str = local("")  # AD machine account: unique per node (seed)
+    timing: Timing = local(default_factory=Timing)
 
 
 @dataclass(frozen=True)

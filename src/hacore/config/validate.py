@@ -72,6 +72,13 @@ def validate(cfg: Config) -> list[Problem]:
 
     if not cfg.node.name:
         out.append(Problem("node.name", "required"))
+    t = cfg.node.timing
+    if not 1 <= t.realtime_priority <= 99:
+        out.append(Problem("node.timing.realtime_priority",
+                           f"must be 1..99 (SCHED_FIFO/RR), got {t.realtime_priority}"))
+    for k, cpu in enumerate(t.cpu_affinity):
+        if not 0 <= cpu < 4096:
+            out.append(Problem(f"node.timing.cpu_affinity[{k}]", f"not a CPU number: {cpu}"))
     _dupes([i.name for i in cfg.interfaces], "interfaces", "interface", out)
     for n, iface in enumerate(cfg.interfaces):
         if not iface.name:

@@ -29,6 +29,7 @@ from hacore.lab.conntrackd import Conntrackd
 from hacore.lab.keepalived import Keepalived, config
 from hacore.lab.topology import NODES, Lab
 from hacore.lab.wait import wait_until
+from hacore.vrrp.machine import ADVERTS_PER_DELAY
 
 VIP_INT = "203.0.113.1/24"
 KEEPALIVED_BACKUP_PRIORITY = 100
@@ -55,7 +56,7 @@ def master_down_s(stack: str, case: Case) -> float:
 
 
 def advert_interval_s(stack: str, case: Case) -> float:
-    return case.delay_s / 3 if stack == "hacore" else case.advert_int_s
+    return case.delay_s / ADVERTS_PER_DELAY if stack == "hacore" else case.advert_int_s
 
 
 def _has_vip(lab: Lab, node: str) -> bool:

@@ -121,13 +121,14 @@ HA_VIPS = {"lan1": (EXT_VIP, EXT_VIP6), "lan2": (INT_VIP, INT_VIP6)}
 def node_config(lab: Lab, node: str, *, auth: str = "hmac", delay_s: float = 2.0, min_hold_s: float = 5.0,
                 ha_links: tuple[str, ...] = ("lan1", "lan2"), ipv6: bool = True,
                 ping_targets: tuple[str, ...] = (), conntrack_sync: bool = True, extra: str = "",
-                cluster_extra: str = "") -> str:
+                cluster_extra: str = "", timing: str = "") -> str:
     """The start configuration of a lab node, as the wizard would write it.
 
     The keyword arguments make the variants tests need: another auth mode,
     a shorter delay, fewer HA links, no IPv6 VIPs (VRRPv2 has none);
     extra is TOML appended as it is (applications, port forwards), cluster_extra
-    goes into the [cluster] table (interfaces disabled in backup, hooks).
+    goes into the [cluster] table (interfaces disabled in backup, hooks),
+    timing into [node.timing] (sender, receive filter, real-time settings).
     """
     other = NODES[1 - NODES.index(node)]
     addr = NODE_ADDR[node]
@@ -157,6 +158,9 @@ end = "203.0.113.200"
 name = "{node}"
 priority = "{"high" if node == "node1" else "low"}"
 directory_account = "fw-{node}"
+
+[node.timing]
+{timing}
 {ifaces}
 [cluster]
 enabled = true

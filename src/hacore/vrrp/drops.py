@@ -21,6 +21,7 @@ class Drop(IntEnum):
     BAD_INTERVAL = 10
     BAD_AUTH = 11
     REPLAY = 12
+    STRANGER = 13  # only the receive filters give this one
 
 
 class Checksum(IntEnum):

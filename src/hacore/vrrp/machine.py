@@ -23,6 +23,8 @@ from enum import StrEnum
 
 from hacore.vrrp.rank import Rank
 
+ADVERTS_PER_DELAY = 4  # adverts sent within one delay (see Machine.advert_interval_us)
+
 
 class Role(StrEnum):
     NONE = "none"  # cluster off
@@ -199,7 +201,15 @@ class Machine:
 
     @property
     def advert_interval_us(self) -> int:
-        return self.p.update_trigger_delay_us // 3
+        """How often we send: a quarter of the delay, while the adverts announce a third as their
+        Max Adver Int (hacore.adverts.interval_cs). The backup waits the whole delay (the seed's
+        promise: the switchover comes that long after the failure, no skew added), i.e. three
+        announced intervals; sending every quarter puts a fourth advert inside that wait, so three
+        adverts in a row may be lost, or one may be late by three quarters of the delay, before the
+        backup moves. Sending every third (RFC 5798 with no skew) left a margin of zero: the third
+        advert was due at the very instant the backup gave up, and every false failover in the soak
+        of issue 9 was such an advert."""
+        return self.p.update_trigger_delay_us // ADVERTS_PER_DELAY
 
     def rank(self) -> Rank:
         return Rank(sum(self.carrier.values()), self.ping_ok, self.p.high)

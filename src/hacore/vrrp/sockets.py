@@ -18,6 +18,7 @@ IPPROTO_VRRP = 112
 GROUP4 = "224.0.0.18"
 GROUP6 = "ff02::12"
 SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>; not exported by Python's socket module
+TOS_CS6 = 0xC0  # DSCP CS6 (network control), as keepalived marks its adverts: queued ahead of bulk traffic
 _CMSG_SPACE = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)
 
 
@@ -64,6 +65,7 @@ class LinkSockets:
             self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(GROUP4, ifindex))
             self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
             self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            self.tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_CS6)
             self.tx.bind((src, 0))
         else:
             self.rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, _mreq6(GROUP6, ifindex))
@@ -72,6 +74,7 @@ class LinkSockets:
             self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
             self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
             self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, TOS_CS6)
             self.tx.bind((src, 0, 0, ifindex))
         self.rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
@@ -86,6 +89,13 @@ class LinkSockets:
             self.tx.sendto(message, (self.group, 0))
         else:
             self.tx.sendto(message, (self.group, 0, 0, self.ifindex))
+
+    def sockaddr(self) -> bytes:
+        """The group as a struct sockaddr_in / sockaddr_in6, for the compiled sender's sendto()."""
+        if self.family == socket.AF_INET:
+            return struct.pack("@H", socket.AF_INET) + struct.pack("!H", 0) + self.dst + bytes(8)
+        scope = struct.pack("@I", self.ifindex)
+        return struct.pack("@H", socket.AF_INET6) + struct.pack("!HI", 0, 0) + self.dst + scope
 
     def drain(self, limit: int = 1024) -> list[Received]:
         """Everything queued now (bounded), oldest first; never blocks."""

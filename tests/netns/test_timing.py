@@ -1,0 +1,145 @@
+"""Advert timing under load, as behaviour (issue 9): the sender thread and its lease, the receive
+filters, the scheduling opt-ins, and their counters in `cluster info`. No timing thresholds here: how
+late and how steady is measured in bench/ (hacore bench adverts)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hacore.lab import netns
+from hacore.lab.topology import SERVER, Lab
+from hacore.lab.wait import wait_until
+from tests.conftest import is_root, need
+from tests.netns.conftest import Cleanup, drops_seen, hacore, info, roles
+
+REPO = Path(__file__).parents[2]
+
+
+def _forge(lab: Lab, *args: str, src: str = "198.51.100.1") -> None:
+    subprocess.run(netns.exec_argv(lab, "router", [sys.executable, "-m", "tests.netns.forge", "--src", src, *args]),
+                   cwd=REPO, check=True, timeout=60)
+
+
+def test_the_sender_thread_seals_adverts_leases_and_ends_with_priority_zero(cleanup: Cleanup) -> None:
+    need(is_root(), "network namespaces need root")
+    ns = f"hacore-sndr{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    cleanup.add(f"namespace {ns}", lambda: subprocess.run(["ip", "netns", "del", ns], check=True))
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], check=True, text=True, input="\n".join([
+        "link add name snd0 type veth peer name snd1", "addr add 192.0.2.1/24 dev snd0",
+        "addr add 192.0.2.2/24 dev snd1",
+        "link set snd0 up", "link set snd1 up"]) + "\n")
+    # Both ends are in one namespace: snd1 must accept packets from snd0's (local) source address.
+    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.all.accept_local=1",
+                    "net.ipv4.conf.snd1.accept_local=1", "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.snd1.rp_filter=0"], check=True)
+    out = json.loads(subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "tests.netns.senderprobe"],
+                                    cwd=REPO, capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert out["tid_running"] and out["threads_while_running"] == 1
+    # Nothing goes out before the counter reserve is persisted.
+    assert out["before_persisted"]["received"] is False and out["before_persisted"]["counter_exhausted"] >= 1
+    assert out["new_priority_first"] == 150  # a new priority goes out at once
+    assert out["after_lease"] == {"sent": 0, "received": 0}  # a lapsed lease is silence
+    assert out["stats"]["lease_expiries"] == 1
+    assert out["last_priority"] == 0 and out["priorities"] == [0, 100, 150]
+    assert out["verdicts"] == [0]  # every advert the thread sealed verifies with the Python HMAC and counter
+    assert out["tos"] == [0xC0] and out["ttl"] == [255]  # DSCP CS6, as keepalived marks its adverts
+    assert out["threads_after_stop"] == 0 and out["counter_last_above_base"]
+    assert out["stats"]["send_errors"] == 0 and sum(out["stats"]["late_histogram"].values()) == out["stats"]["wakeups"]
+
+
+def test_the_tc_program_counts_adverts_and_drops_forgeries_by_reason(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    rx = info(lab, "node2")["advert_rx"]
+    need(rx["path"] == "bpf", f"the BPF receive filter is not in force: {rx['reason']}")
+    assert rx["tc_links"] == ["lan1", "lan2"]
+
+    def passed() -> dict[str, int]:
+        return info(lab, "node2")["advert_rx"]["passed"]
+
+    wait_until(lambda: passed().get("lan1 vrid 50", 0) > 0 and passed().get("lan2 vrid 51", 0) > 0, 10,
+               what="the master's adverts counted as passed on both links")
+    _forge(lab, "--ttl", "254", "--trailer", "24", "--count", "3", "--interval", "0.01")
+    _forge(lab, "--trailer", "24", "--ifname", "eth0", "--count", "3", "--interval", "0.01", src=SERVER)
+    wait_until(lambda: drops_seen(lab, "node2", "lan1").get("bad_ttl", 0) >= 3
+               and drops_seen(lab, "node2", "lan1").get("stranger", 0) >= 3, 10,
+               what="TTL 254 and a stranger's source dropped by the tc program")
+    own = info(lab, "node2")["drops"].get("lan1", {})
+    assert own.get("bad_ttl", 0) == 0 and own.get("stranger", 0) == 0  # they never reached the socket
+    assert roles(lab) == ("master", "backup")
+    data = json.loads(hacore(lab, "node2", "cluster", "info", "--json").stdout)
+    sender = data["advert_sender"]
+    assert {"sent", "send_errors", "worst_late_us", "late_histogram", "lease_expiries", "tid"} <= set(sender)
+    assert sender["scheduling"] == {"realtime": "off (not configured)", "cpu_affinity": "any CPU (not configured)"}
+    assert data["loop_lateness"]["samples"] > 0
+    master = info(lab, "node1")["advert_sender"]
+    assert master["sending"] and master["sent"] > 0 and master["send_errors"] == 0
+    netns.stop_daemon(lab, "node2")
+    left = netns.run_in(lab, "node2", ["tc", "filter", "show", "dev", "lan1", "ingress"]).stdout
+    assert "hacore_rx" not in left  # its own filter goes with the daemon
+
+
+@pytest.mark.parametrize(("mode", "path"), [("socket", "socket-filter"), ("none", "raw-socket")])
+def test_each_fallback_receive_path_elects_and_fails_over(make_cluster: Callable[..., Lab], mode: str,
+                                                          path: str) -> None:
+    lab = make_cluster(timing=f'receive_filter = "{mode}"')
+    assert info(lab, "node2")["advert_rx"]["path"] == path
+    auth_before = info(lab, "node2")["drops"].get("lan1", {}).get("bad_auth", 0)
+    _forge(lab, "--ttl", "64", "--trailer", "24", "--count", "5", "--interval", "0.01")
+    _forge(lab, "--trailer", "24", "--ifname", "eth0", "--count", "5", "--interval", "0.01", src=SERVER)
+    _forge(lab, "--trailer", "24", "--count", "5", "--interval", "0.01")  # these pass any filter
+    passed = 5 if mode == "socket" else 10  # the stranger's adverts reach the socket only without a filter
+    wait_until(lambda: info(lab, "node2")["drops"].get("lan1", {}).get("bad_auth", 0) >= auth_before + passed, 10,
+               what="the forged adverts that reach the socket refused by the daemon")
+    # Sent earlier on the same path: had more reached the socket, they were counted by now.
+    drops = info(lab, "node2")["drops"].get("lan1", {})
+    assert drops.get("bad_auth", 0) == auth_before + passed
+    assert drops.get("bad_ttl", 0) == (0 if mode == "socket" else 5)
+    netns.stop_daemon(lab, "node1")
+    wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 10, what="node2 takes over")
+
+
+def test_realtime_affinity_and_locked_memory_are_applied_and_shown(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster(timing='receive_filter = "socket"\nrealtime = "fifo"\nrealtime_priority = 20\n'
+                              'cpu_affinity = [0]\nlock_memory = true')
+    data = info(lab, "node1")
+    tid = data["advert_sender"]["tid"]
+    assert data["advert_sender"]["scheduling"] == {"realtime": "fifo priority 20", "cpu_affinity": "0"}
+    assert os.sched_getscheduler(tid) == os.SCHED_FIFO and os.sched_getparam(tid).sched_priority == 20
+    assert os.sched_getaffinity(tid) == {0}
+    assert data["memory_lock"].startswith("locked")
+    pid = netns.recorded_pids(lab)["node1"]
+    status = Path(f"/proc/{pid}/status").read_text()
+    assert int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmLck:"))) > 0
+    assert os.sched_getscheduler(pid) == os.SCHED_OTHER  # the daemon's loop itself stays ordinary
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+
+
+def test_a_wedged_control_plane_lets_the_lease_lapse_and_the_peer_take_over(
+        make_cluster: Callable[..., Lab], cleanup: Cleanup) -> None:
+    lab = make_cluster()
+    pid = netns.recorded_pids(lab)["node1"]
+    # Stop only the daemon's main thread (the asyncio loop): the sender thread runs on, as in a real wedge.
+    if _libc.ptrace(PTRACE_SEIZE, pid, None, None) != 0:
+        need(False, f"ptrace refused: errno {ctypes.get_errno()}")
+    cleanup.add("thaw node1", lambda: _libc.ptrace(PTRACE_DETACH, pid, None, None))
+    assert _libc.ptrace(PTRACE_INTERRUPT, pid, None, None) == 0
+    os.waitpid(pid, 0x40000000)  # __WALL: the main thread has stopped
+    wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 15,
+               what="node2 takes over from a master whose loop is wedged")
+    assert "peer timeout" in hacore(lab, "node2", "cluster", "history").stdout
+    assert _libc.ptrace(PTRACE_DETACH, pid, None, None) == 0
+    wait_until(lambda: info(lab, "node1")["advert_sender"]["lease_expiries"] >= 1, 10,
+               what="node1's sender to report the lapsed lease")
