@@ -4,6 +4,7 @@
     python bench/report.py failover RESULTS.json bench/README.md  (hacore bench failover --json)
     python bench/report.py sync RESULTS.json bench/README.md      (hacore bench sync --json)
     python bench/report.py takeover RESULTS.json bench/README.md  (hacore bench takeover --json)
+    python bench/report.py adverts RESULTS.json bench/README.md   (hacore bench adverts --json)
 
 Codec ratios are against the pure-Python codec of the same group (higher =
 faster), on medians, because a shared machine has outliers.
@@ -17,6 +18,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from hacore.lab.advertbench import markdown as adverts_table
 from hacore.lab.bench import markdown as failover_table
 from hacore.lab.syncbench import markdown as sync_table
 from hacore.lab.takeoverbench import markdown as takeover_table
@@ -78,7 +80,8 @@ def main(kind: str, json_path: str, readme: str) -> None:
         _replace(readme, "codec", codec_table(data))
         _replace(readme, "ct", ct_table(data))
     else:
-        tables = {"failover": failover_table, "sync": sync_table, "takeover": takeover_table}
+        tables = {"failover": failover_table, "sync": sync_table, "takeover": takeover_table,
+                  "adverts": adverts_table}
         _replace(readme, kind, tables[kind](data))
 
 

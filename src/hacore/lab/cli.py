@@ -116,6 +116,29 @@ def bench_takeover(ctx: click.Context, switchovers: int) -> tuple[Any, str]:
     return report, takeoverbench.markdown(report)
 
 
+@command(bench, "adverts")
+@click.option("--delay", "delays", type=click.FloatRange(0.03, 2.0), multiple=True, default=(0.1, 0.03),
+              show_default=True, help="UPDATE_TRIGGER_DELAY of the soak cases (repeatable)")
+@click.option("--soak-seconds", type=click.FloatRange(10, 3600), default=120, show_default=True,
+              help="length of each soak case")
+@click.option("--interval-seconds", type=click.FloatRange(5, 3600), default=30, show_default=True,
+              help="length of each interval-error case")
+@click.option("--junk-seconds", type=click.FloatRange(5, 3600), default=30, show_default=True,
+              help="length of each junk-VRRP case")
+def bench_adverts(ctx: click.Context, delays: tuple[float, ...], soak_seconds: float, interval_seconds: float,
+                  junk_seconds: float) -> tuple[Any, str]:
+    """Advert interval error and false failovers under load: hacore beside keepalived and the loop sender."""
+    from hacore.lab import advertbench
+
+    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds)
+    _progress(f"{len(items)} cases, about {sum(s for _, s in items) / 60 + len(items) * 0.2:.0f} minutes")
+    try:
+        report = advertbench.run(items, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, advertbench.markdown(report)
+
+
 @command(lab, "demo")
 @name_option
 @click.option("--delay", "delay_s", type=click.FloatRange(0.03, 122.85), default=2.0, show_default=True,
