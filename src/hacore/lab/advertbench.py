@@ -76,18 +76,25 @@ class Run:
         return self.stack + ("+rt" if self.rt else "") + rx
 
 
-def plan(delays: tuple[float, ...], soak_s: float, interval_s: float, junk_s: float) -> list[tuple[Run, float]]:
+PARTS = ("interval", "soak", "junk")
+
+
+def plan(delays: tuple[float, ...], soak_s: float, interval_s: float, junk_s: float,
+         parts: tuple[str, ...] = PARTS) -> list[tuple[Run, float]]:
     out: list[tuple[Run, float]] = []
-    for load in ("idle", "busy"):
-        for stack in ("hacore", "hacore-loop", "keepalived"):
-            out.append((Run("interval", stack, False, 0.03, load), interval_s))
-    for delay in delays:
-        for load in ("busy", "flood", "busy+flood"):
-            for stack in ("hacore", "keepalived"):
-                for rt in (False, True):
-                    out.append((Run("soak", stack, rt, delay, load), soak_s))
-    for rx in ("auto", "none"):
-        out.append((Run("junk", "hacore", False, 0.03, "junk", rx), junk_s))
+    if "interval" in parts:
+        for load in ("idle", "busy"):
+            for stack in ("hacore", "hacore-loop", "keepalived"):
+                out.append((Run("interval", stack, False, 0.03, load), interval_s))
+    if "soak" in parts:
+        for delay in delays:
+            for load in ("busy", "flood", "busy+flood"):
+                for stack in ("hacore", "keepalived"):
+                    for rt in (False, True):
+                        out.append((Run("soak", stack, rt, delay, load), soak_s))
+    if "junk" in parts:
+        for rx in ("auto", "none"):
+            out.append((Run("junk", "hacore", False, 0.03, "junk", rx), junk_s))
     return out
 
 
@@ -100,7 +107,8 @@ def _py(lab: Lab, role: str, *args: str) -> subprocess.Popen[str]:
                             stderr=subprocess.DEVNULL, text=True)
 
 
-def _start(lab: Lab, run: Run) -> Keepalived | None:
+def _start(lab: Lab, run: Run) -> list[Keepalived]:
+    """The stack up, node1 master; keepalived's processes (none for hacore)."""
     if run.stack == "keepalived":
         netns.up(lab, ipv6=False)
         conf = config(3, 200, run.interval_s, links=("lan1", "lan2"))
@@ -108,8 +116,12 @@ def _start(lab: Lab, run: Run) -> Keepalived | None:
         prios = (("node1", 200), ("node2", KEEPALIVED_BACKUP_PRIORITY))
         kas = [Keepalived(lab, node, conf.replace("global_defs {\n", "global_defs {\n" + rt).replace(
             "priority 200", f"priority {prio}")) for node, prio in prios]
-        wait_until(lambda: _has_vip(lab, "node1") and not _has_vip(lab, "node2"), 20, what="keepalived: node1 master")
-        return kas[1]
+        try:
+            wait_until(lambda: _has_vip(lab, "node1") and not _has_vip(lab, "node2"), 20,
+                       what="keepalived: node1 master")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc} ({_respawns(kas)} VRRP child respawns)") from None
+        return kas
     timing = [f'receive_filter = "{run.rx_filter}"']
     timing += ['sender = "loop"'] if run.stack == "hacore-loop" else []
     timing += ['realtime = "fifo"'] if run.rt else []
@@ -117,7 +129,7 @@ def _start(lab: Lab, run: Run) -> Keepalived | None:
     for node in NODES:
         netns.start_daemon(lab, node)
     wait_until(lambda: _roles(lab) == ("master", "backup"), 20, what="hacore: node1 master, node2 backup")
-    return None
+    return []
 
 
 def _roles(lab: Lab) -> tuple[str, str]:
@@ -130,11 +142,17 @@ def _roles(lab: Lab) -> tuple[str, str]:
     return out[0], out[1]
 
 
-def _role_changes(lab: Lab, run: Run, ka: Keepalived | None) -> int:
+def _role_changes(lab: Lab, kas: list[Keepalived]) -> int:
     """node2's takeovers so far: each one false, nothing failed."""
-    if ka is not None:
-        return len(re.findall(r"\(HA0\) Entering MASTER STATE", ka.log()))
+    if kas:
+        return len(re.findall(r"\(HA0\) Entering MASTER STATE", kas[1].log()))
     return int(request(lab.socket("node2"), "info").get("failovers", 0))
+
+
+def _respawns(kas: list[Keepalived]) -> int:
+    """keepalived's VRRP children that died and were started again (with vrrp_rt_priority its
+    RLIMIT_RTTIME, 10 ms of CPU between blocking calls by default, can kill them under load)."""
+    return sum(len(re.findall(r"VRRP child process\(\d+\) died", ka.log())) for ka in kas)
 
 
 def _cli_loop(lab: Lab, until: float) -> int:
@@ -161,8 +179,8 @@ def _stats(arrivals: list[int], interval_s: float, master_down_s: float) -> dict
 
 
 def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
-    ka = _start(lab, run)
-    before = _role_changes(lab, run, ka)
+    kas = _start(lab, run)
+    before = _role_changes(lab, kas)
     cap = _py(lab, "node2", "hacore.lab.advertcap", "--ifname", "lan1", "--src", SOURCE, "--seconds", f"{seconds}")
     loads: list[subprocess.Popen[str]] = []
     secs = f"{seconds}"
@@ -175,7 +193,7 @@ def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
                          "--seconds", secs))
     cli: list[int] = []
     pressure = None
-    if "busy" in run.load and ka is None:
+    if "busy" in run.load and not kas:
         until = time.monotonic() + seconds
         pressure = threading.Thread(target=lambda: cli.append(_cli_loop(lab, until)), daemon=True)
         pressure.start()
@@ -187,10 +205,12 @@ def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
         "part": run.part, "stack": run.label, "load": run.load, "delay_s": run.delay_s, "seconds": seconds,
         "interval_ms": round(run.interval_s * 1e3, 2), "master_down_ms": round(run.master_down_s * 1e3, 1),
         **_stats(json.loads(out)["arrivals_ns"], run.interval_s, run.master_down_s),
-        "role_changes": _role_changes(lab, run, ka) - before,
+        "role_changes": _role_changes(lab, kas) - before,
         "load_pps": round(sum(d.get("count", 0) for d in done if d.get("kind") in ("udp", "junk")) / seconds),
         "cli_requests": sum(cli)}
-    if ka is None:
+    if kas:
+        row["keepalived_respawns"] = _respawns(kas)
+    else:
         for node in NODES:
             with_info = request(lab.socket(node), "info")
             lag = with_info["loop_lateness"]
@@ -209,6 +229,12 @@ def run(items: list[tuple[Run, float]], progress: Callable[[str], None]) -> dict
         progress(f"[{n + 1}/{len(items)}] {r.part}: {r.label}, delay {r.delay_s:g} s, {r.load}, {seconds:g} s")
         try:
             rows.append(measure(r, seconds, lab))
+        except (TimeoutError, ControlError, netns.LabError, subprocess.SubprocessError, ValueError) as exc:
+            # One case that cannot run is a row that says why; the cases before and after still count.
+            progress(f"[{n + 1}/{len(items)}] failed: {exc}")
+            rows.append({"part": r.part, "stack": r.label, "load": r.load, "delay_s": r.delay_s,
+                         "seconds": seconds, "interval_ms": round(r.interval_s * 1e3, 2),
+                         "master_down_ms": round(r.master_down_s * 1e3, 1), "error": str(exc)})
         finally:
             netns.down(lab)
     for row in rows:
@@ -234,13 +260,18 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["rows"]:
         def ratio(key: str, r: dict[str, Any] = r) -> str:
             return f"{r[key]:.2f}x" if r.get(key) is not None else "-"
+        if "error" in r:
+            lines.append(f"| {r['part']} | {r['delay_s']:g} s | {r['load']} | {r['stack']} | {r['interval_ms']:g} / "
+                         f"{r['master_down_ms']:g} ms | failed: {r['error']} | | | | | | | | |")
+            continue
         lag = (f"{r['node1_loop_worst_ms']:g} / {r['node2_loop_worst_ms']:g} ms" if "node1_loop_worst_ms" in r
                else "-")
+        respawns = f" ({r['keepalived_respawns']} VRRP child respawns)" if r.get("keepalived_respawns") else ""
         lines.append(f"| {r['part']} | {r['delay_s']:g} s | {r['load']} | {r['stack']} | {r['interval_ms']:g} / "
                      f"{r['master_down_ms']:g} ms | {r.get('samples', 0)} | {r.get('p50_ms', 0):g} | "
                      f"{r.get('p99_ms', 0):g} | {r.get('p999_ms', 0):g} | {r.get('max_ms', 0):g} | "
-                     f"{ratio('p99_vs_keepalived')} | {ratio('p99_vs_loop')} | {r['role_changes']} | {lag} |")
-    rates = sorted({(r['load'], r['load_pps']) for r in report["rows"] if r["load_pps"]})
+                     f"{ratio('p99_vs_keepalived')} | {ratio('p99_vs_loop')} | {r['role_changes']}{respawns} | {lag} |")
+    rates = sorted({(r['load'], r['load_pps']) for r in report["rows"] if r.get("load_pps")})
     lines += ["", "Interval error in ms: the gap between two adverts on the spare's wire less the configured "
                   "interval (kernel timestamps). Load rates reached (packets/s): "
               + ", ".join(f"{load} {pps}" for load, pps in rates) + "."]

@@ -125,12 +125,14 @@ def bench_takeover(ctx: click.Context, switchovers: int) -> tuple[Any, str]:
               help="length of each interval-error case")
 @click.option("--junk-seconds", type=click.FloatRange(5, 3600), default=30, show_default=True,
               help="length of each junk-VRRP case")
+@click.option("--part", "parts", type=click.Choice(["interval", "soak", "junk"]), multiple=True,
+              default=("interval", "soak", "junk"), show_default=True, help="which parts to run (repeatable)")
 def bench_adverts(ctx: click.Context, delays: tuple[float, ...], soak_seconds: float, interval_seconds: float,
-                  junk_seconds: float) -> tuple[Any, str]:
+                  junk_seconds: float, parts: tuple[str, ...]) -> tuple[Any, str]:
     """Advert interval error and false failovers under load: hacore beside keepalived and the loop sender."""
     from hacore.lab import advertbench
 
-    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds)
+    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds, parts)
     _progress(f"{len(items)} cases, about {sum(s for _, s in items) / 60 + len(items) * 0.2:.0f} minutes")
     try:
         report = advertbench.run(items, _progress)
