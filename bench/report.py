@@ -5,6 +5,7 @@
     python bench/report.py sync RESULTS.json bench/README.md      (hacore bench sync --json)
     python bench/report.py takeover RESULTS.json bench/README.md  (hacore bench takeover --json)
     python bench/report.py adverts RESULTS.json bench/README.md   (hacore bench adverts --json)
+    python bench/report.py sender RESULTS.json bench/README.md    (bench/sender_cost.py --json)
 
 Codec ratios are against the pure-Python codec of the same group (higher =
 faster), on medians, because a shared machine has outliers.
@@ -22,6 +23,7 @@ from hacore.lab.advertbench import markdown as adverts_table
 from hacore.lab.bench import markdown as failover_table
 from hacore.lab.syncbench import markdown as sync_table
 from hacore.lab.takeoverbench import markdown as takeover_table
+from sender_cost import markdown as sender_table  # bench/ is this script's directory
 
 
 def codec_table(results: dict) -> str:
@@ -81,7 +83,7 @@ def main(kind: str, json_path: str, readme: str) -> None:
         _replace(readme, "ct", ct_table(data))
     else:
         tables = {"failover": failover_table, "sync": sync_table, "takeover": takeover_table,
-                  "adverts": adverts_table}
+                  "adverts": adverts_table, "sender": sender_table}
         _replace(readme, kind, tables[kind](data))
 
 
