@@ -271,8 +271,11 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{r['master_down_ms']:g} ms | {r.get('samples', 0)} | {r.get('p50_ms', 0):g} | "
                      f"{r.get('p99_ms', 0):g} | {r.get('p999_ms', 0):g} | {r.get('max_ms', 0):g} | "
                      f"{ratio('p99_vs_keepalived')} | {ratio('p99_vs_loop')} | {r['role_changes']}{respawns} | {lag} |")
-    rates = sorted({(r['load'], r['load_pps']) for r in report["rows"] if r.get("load_pps")})
+    rates: dict[str, list[int]] = {}
+    for r in report["rows"]:
+        if r.get("load_pps"):
+            rates.setdefault(f"{r['load']} ({r['stack'].split('+')[0].split()[0]})", []).append(r["load_pps"])
     lines += ["", "Interval error in ms: the gap between two adverts on the spare's wire less the configured "
-                  "interval (kernel timestamps). Load rates reached (packets/s): "
-              + ", ".join(f"{load} {pps}" for load, pps in rates) + "."]
+                  "interval (kernel timestamps). Load rates reached, lowest-highest case (packets/s): "
+              + ", ".join(f"{k} {min(v):,}-{max(v):,}" for k, v in sorted(rates.items())) + "."]
     return "\n".join(lines)
