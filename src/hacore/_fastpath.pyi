@@ -64,8 +64,6 @@ def ct_decode(payload: bytes, table: FlowTable, out: npt.NDArray[np.uint8], star
 def ct_build(flows: npt.NDArray[np.uint8], start: int, n: int, update_only: int, out: bytearray,
              seq0: int) -> tuple[int, int]: ...
 
-LATE_BUCKETS_US: tuple[int, ...]
-
 class AdvertSender:
     """The advert sender thread (see _fastpath_sender.pxi)."""
 

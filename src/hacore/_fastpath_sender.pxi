@@ -14,7 +14,7 @@
 # so a wedged control plane falls silent after the lease instead of holding
 # the VIPs while nothing else on the node works. With HMAC the counter and
 # the MAC are made here, without the GIL, from one OpenSSL MAC context keyed
-# once: 1.5 us of the thread's CPU per advert beside 10.8 us for the send
+# once: 1-3 us of the thread's CPU per advert beside 11-13 us for the send
 # itself (7.2 us with the one-shot HMAC(); bench/sender_cost.py). A
 # precomputed ring would save little and would have to guess the send times
 # the counters must keep pace with.
@@ -101,10 +101,12 @@ cdef enum:
     SND_BUCKETS = 14
     SND_NAP_NS = 50000000  # the longest single sleep: a stop is seen within this
 
-# Upper bounds of the lateness histogram's buckets in microseconds; the last is open.
-LATE_BUCKETS_US = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
-cdef int64_t _BOUNDS_NS[13]
-for _i, _b in enumerate(LATE_BUCKETS_US):
+# The lateness histogram has the loop monitor's buckets, so the two read side by side.
+from hacore.looplag import BUCKETS_US as _BUCKETS_US, bucket_names as _bucket_names
+
+assert len(_BUCKETS_US) == SND_BUCKETS - 1
+cdef int64_t _BOUNDS_NS[SND_BUCKETS - 1]
+for _i, _b in enumerate(_BUCKETS_US):
     _BOUNDS_NS[_i] = _b * 1000
 
 cdef struct snd_target:
@@ -143,7 +145,6 @@ cdef struct snd_state:
 cdef void _send_all(snd_state* s, int64_t now) noexcept nogil:
     """One advert on every target, if the lease runs and a counter is left (mu held)."""
     cdef uint8_t buf[SND_MAX_MSG + SND_TRAILER]
-    cdef uint8_t scratch[32 + SND_MAX_MSG + SND_CTR_LEN]
     cdef uint8_t mac[64]
     cdef size_t maclen = 0
     cdef int i, n, j, version
@@ -173,14 +174,12 @@ cdef void _send_all(snd_state* s, int64_t now) noexcept nogil:
         version = buf[0] >> 4
         if s.hmac:
             # hacore.vrrp.auth: MAC over source, destination, the message (checksum zero), counter.
-            memcpy(scratch, t.src, t.alen)
-            memcpy(scratch + t.alen, t.dst, t.alen)
-            memcpy(scratch + 2 * t.alen, buf, n)
             for j in range(SND_CTR_LEN):
                 buf[n + j] = (ctr >> (8 * (SND_CTR_LEN - 1 - j))) & 0xFF
-            memcpy(scratch + 2 * t.alen + n, buf + n, SND_CTR_LEN)
             if (EVP_MAC_init(s.mac, NULL, 0, NULL) != 1
-                    or EVP_MAC_update(s.mac, scratch, 2 * t.alen + n + SND_CTR_LEN) != 1
+                    or EVP_MAC_update(s.mac, t.src, t.alen) != 1
+                    or EVP_MAC_update(s.mac, t.dst, t.alen) != 1
+                    or EVP_MAC_update(s.mac, buf, n + SND_CTR_LEN) != 1
                     or EVP_MAC_final(s.mac, mac, &maclen, sizeof(mac)) != 1):
                 s.send_errors += 1  # never an unsealed advert
                 t.errors += 1
@@ -422,21 +421,32 @@ cdef class AdvertSender:
         self.running = False
 
     def stats(self) -> dict:
-        """Counters, read without stopping the thread."""
+        """Counters, read without stopping the thread: copied under the lock, which is released before
+        any Python object is made (an allocation may run the garbage collector; the thread must not
+        wait for that)."""
         cdef snd_state* s = self.s
-        bounds = [f"<{b}us" for b in LATE_BUCKETS_US] + [f">={max(LATE_BUCKETS_US)}us"]  # no [-1]: wraparound is off
+        cdef uint64_t c[6]
+        cdef int64_t period_ns, worst_ns
+        cdef int priority, last_errno, ntargets, i
+        cdef bint active
+        cdef uint64_t hist[SND_BUCKETS]
+        cdef uint64_t errs[SND_MAX_TARGETS]
         with nogil:
             pthread_mutex_lock(&s.mu)
-        try:  # the thread never takes the GIL, so holding mu with it cannot deadlock
-            return {"running": bool(self.running), "sending": bool(s.active), "priority": s.priority,
-                    "period_ms": s.period_ns / 1e6, "sent": s.sent, "send_errors": s.send_errors,
-                    "last_send_errno": s.last_errno, "lease_expiries": s.lease_expiries,
-                    "skipped_deadlines": s.skipped, "counter_exhausted": s.ctr_exhausted,
-                    "worst_late_us": round(s.worst_late_ns / 1000, 1), "wakeups": s.wakeups,
-                    "late_histogram": {bounds[i]: s.hist[i] for i in range(SND_BUCKETS)},
-                    "target_errors": [s.targets[i].errors for i in range(s.ntargets)]}
-        finally:
+            c[0], c[1], c[2], c[3] = s.sent, s.send_errors, s.lease_expiries, s.skipped
+            c[4], c[5] = s.ctr_exhausted, s.wakeups
+            period_ns, worst_ns, priority, last_errno = s.period_ns, s.worst_late_ns, s.priority, s.last_errno
+            active, ntargets = s.active, s.ntargets
+            memcpy(hist, s.hist, sizeof(hist))
+            for i in range(ntargets):
+                errs[i] = s.targets[i].errors
             pthread_mutex_unlock(&s.mu)
+        return {"running": bool(self.running), "sending": bool(active), "priority": priority,
+                "period_ms": period_ns / 1e6, "sent": c[0], "send_errors": c[1], "last_send_errno": last_errno,
+                "lease_expiries": c[2], "skipped_deadlines": c[3], "counter_exhausted": c[4],
+                "worst_late_us": round(worst_ns / 1000, 1), "wakeups": c[5],
+                "late_histogram": dict(zip(_bucket_names(), [hist[i] for i in range(SND_BUCKETS)])),
+                "target_errors": [errs[i] for i in range(ntargets)]}
 
 
 def lock_memory() -> int:

@@ -16,6 +16,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _PACKAGED = Path(__file__).resolve().parent / "bpf_src"  # a wheel install (setup.py copies bpf/ there)
 _CHECKOUT = Path(__file__).resolve().parents[2] / "bpf"  # an editable install runs from the checkout
@@ -48,19 +49,28 @@ class Probe:
 
 def probe() -> Probe:
     """Compile and load the probe program (a tc classifier); any failure says why."""
+    try:
+        b, _ = _load("hacore_probe")
+    except OSError as exc:
+        return Probe(False, str(exc))
+    b.cleanup()
+    return Probe(True, f"probe program compiled against {headers_dir()} and loaded")
+
+
+def _load(name: str) -> tuple[Any, Any]:
+    """bpf/NAME.c compiled and its function NAME loaded as a tc classifier: (the BPF object, the function);
+    OSError says why not."""
     found = probe_sources()
     if isinstance(found, str):
-        return Probe(False, found)
+        raise OSError(found)
     from bcc import BPF  # Debian's python3-bpfcc
 
     try:
-        b = BPF(src_file=str(found / "hacore_probe.c").encode(), cflags=[f"-I{found}"])
-        b.load_func(b"hacore_probe", BPF.SCHED_CLS)
-        b.cleanup()
+        b = BPF(src_file=str(found / f"{name}.c").encode(), cflags=[f"-I{found}"])
+        return b, b.load_func(name.encode(), BPF.SCHED_CLS)
     except Exception as exc:  # bcc raises bare Exception for compile and load errors
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return Probe(False, f"BPF load failed: {first}")
-    return Probe(True, f"probe program compiled against {headers_dir()} and loaded")
+        raise OSError(f"BPF load failed: {first}") from None
 
 
 class RxProgram:
@@ -69,17 +79,7 @@ class RxProgram:
     maps."""
 
     def __init__(self) -> None:
-        found = probe_sources()
-        if isinstance(found, str):
-            raise OSError(found)
-        from bcc import BPF  # Debian's python3-bpfcc
-
-        try:
-            self.b = BPF(src_file=str(found / "hacore_rx.c").encode(), cflags=[f"-I{found}"])
-            self.fn = self.b.load_func(b"hacore_rx", BPF.SCHED_CLS)
-        except Exception as exc:  # bcc raises bare Exception for compile and load errors
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise OSError(f"BPF load failed: {first}") from None
+        self.b, self.fn = _load("hacore_rx")
         self.conf = self.b[b"rx_conf"]
         self.counts_map = self.b[b"rx_counts"]
 

@@ -4,8 +4,8 @@ CLI, netlink, conntrack sync, the election's own timers when adverts are
 sent from the loop) waits that long too.
 
 Rules: the histogram is pure (Lateness); the monitor only samples. The
-buckets are the advert sender's (hacore._fastpath.LATE_BUCKETS_US), so the
-two can be read side by side.
+advert sender thread (hacore._fastpath) counts its lateness in these same
+buckets, so the two can be read side by side.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from typing import Any
 PERIOD_S = 0.05  # 20 wake-ups a second: cheap, and finer than any delay worth configuring
 BUCKETS_US = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 RECENT = 1200  # the last minute of samples for the recent p99
+
+
+def bucket_names() -> list[str]:
+    return [f"<{b}us" for b in BUCKETS_US] + [f">={BUCKETS_US[-1]}us"]
 
 
 class Lateness:
@@ -37,10 +41,9 @@ class Lateness:
     def info(self) -> dict[str, Any]:
         recent = sorted(self.recent)
         p99 = recent[min(len(recent) - 1, int(len(recent) * 0.99))] if recent else 0.0
-        names = [f"<{b}us" for b in BUCKETS_US] + [f">={BUCKETS_US[-1]}us"]
         return {"samples": self.samples, "worst_ms": round(self.worst_us / 1e3, 3),
                 "p99_last_minute_ms": round(p99 / 1e3, 3),
-                "histogram": {n: c for n, c in zip(names, self.hist, strict=True) if c}}
+                "histogram": {n: c for n, c in zip(bucket_names(), self.hist, strict=True) if c}}
 
 
 async def monitor(lateness: Lateness) -> None:
