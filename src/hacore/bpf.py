@@ -100,8 +100,12 @@ class RxProgram:
         self.conf[self.conf.Key(ifindex)] = leaf
 
     def forget(self, ifindex: int) -> None:
+        """A deleted link: its settings and counters go (a link made again gets a new ifindex)."""
         with contextlib.suppress(KeyError):
             del self.conf[self.conf.Key(ifindex)]
+        for k in [k for k in self.counts_map if k.ifindex == ifindex]:
+            with contextlib.suppress(KeyError):
+                del self.counts_map[k]
 
     def counts(self) -> dict[tuple[int, int, int], int]:
         """(ifindex, vrid, reason) -> adverts; reason 0 passed."""

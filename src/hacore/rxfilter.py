@@ -110,8 +110,16 @@ class ReceiveFilter:
                 except NetlinkError as exc:
                     if exc.code != errno.EEXIST:
                         raise
-                await ipr.tc("add-filter", "bpf", ifindex, ":1", fd=self.program.fd, name=self.program.name,
-                             parent="ffff:fff2", classid=1, direct_action=True, prio=self.PRIO)
+                spec = {"fd": self.program.fd, "name": self.program.name, "parent": "ffff:fff2", "classid": 1,
+                        "direct_action": True, "prio": self.PRIO}
+                try:
+                    await ipr.tc("add-filter", "bpf", ifindex, ":1", **spec)
+                except NetlinkError as exc:
+                    # A daemon killed before it could remove its filter left it there, with a map nobody
+                    # reads: ours to replace. Anyone else's filter at this priority is left alone.
+                    if exc.code != errno.EEXIST or not await self._ours_there(ipr, ifindex):
+                        raise
+                    await ipr.tc("replace-filter", "bpf", ifindex, ":1", **spec)
             self.links[ifindex] = link
             self.problems.pop(link, None)
         except (NetlinkError, OSError) as exc:
@@ -119,6 +127,14 @@ class ReceiveFilter:
             log(logger, "rx_filter_fallback", logging.WARNING, link=link, reason=str(exc))
         finally:
             self.pending.discard(ifindex)
+
+    async def _ours_there(self, ipr: AsyncIPRoute, ifindex: int) -> bool:
+        """A tc program by hacore's name holds hacore's priority on this link's ingress."""
+        assert self.program is not None
+        async for f in await ipr.get_filters(ifindex, parent=0xFFFFFFF2):
+            if f["info"] >> 16 == self.PRIO and f.get_nested("TCA_OPTIONS", "TCA_BPF_NAME") == self.program.name:
+                return True
+        return False
 
     def forget(self, link: str) -> None:
         """The link was deleted: its filters went with it."""

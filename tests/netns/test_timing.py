@@ -7,10 +7,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +87,24 @@ def test_the_tc_program_counts_adverts_and_drops_forgeries_by_reason(make_cluste
     netns.stop_daemon(lab, "node2")
     left = netns.run_in(lab, "node2", ["tc", "filter", "show", "dev", "lan1", "ingress"]).stdout
     assert "hacore_rx" not in left  # its own filter goes with the daemon
+
+
+def test_a_daemon_restarted_after_kill_9_takes_back_its_tc_program(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    need(info(lab, "node2")["advert_rx"]["path"] == "bpf", "the BPF receive filter is not in force")
+    netns.stop_daemon(lab, "node2", signal.SIGKILL)  # no chance to remove its filter
+    left = netns.run_in(lab, "node2", ["tc", "filter", "show", "dev", "lan1", "ingress"]).stdout
+    assert "hacore_rx" in left
+    netns.start_daemon(lab, "node2")
+
+    def rx() -> dict[str, Any]:
+        return info(lab, "node2")["advert_rx"]
+
+    # The dead daemon's filter is replaced by the new one's, whose counters it reads.
+    wait_until(lambda: rx()["tc_links"] == ["lan1", "lan2"] and rx()["passed"].get("lan1 vrid 50", 0) > 0, 10,
+               what="the restarted daemon's tc program attached and counting")
+    assert "problems" not in rx()
+    wait_until(lambda: roles(lab) == ("master", "backup"), 10, what="node1 master, node2 backup again")
 
 
 @pytest.mark.parametrize(("mode", "path"), [("socket", "socket-filter"), ("none", "raw-socket")])
