@@ -55,8 +55,9 @@ def test_keepalived_with_the_higher_priority_wins_and_hacore_takes_over(mixed, a
     lab = mixed(auth)
     ka = Keepalived(lab, "node2", _conf(version, HACORE_PRIORITY + 50))
     try:
-        wait_until(lambda: holds_vip(lab, "node2") and info(lab, "node1")["cluster_state"] == "backup", 15,
-                   what="keepalived master, hacore backup")
+        # hacore's state turns backup at its decision; its VIPs leave a moment later.
+        wait_until(lambda: holds_vip(lab, "node2") and info(lab, "node1")["cluster_state"] == "backup"
+                   and not holds_vip(lab, "node1"), 15, what="keepalived master, hacore backup without the VIPs")
         assert not holds_vip(lab, "node1")
         assert info(lab, "node1")["drops"] == {}
     finally:
