@@ -86,7 +86,7 @@ class AdvertPort:
         self.drops: dict[str, Counter[str]] = defaultdict(Counter)
         self.adverts_tx = 0
         self._warned_at: dict[str, float] = {}
-        self._vrid = {h.interface: c.vrid_offset + n for n, h in enumerate(c.ha_interfaces)}
+        self._vrid = c.vrids()
         self._vips = {h.interface: h.vips for h in c.ha_interfaces}
         timing = cfg.node.timing
         # The compiled sender thread, or adverts from the loop (configured, or no compiled fast path).

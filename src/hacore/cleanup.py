@@ -5,7 +5,9 @@ interfaces disabled in backup down, the rules that send from a VIP gone,
 the VIPs removed - the daemon's own release, in its order.
 
 Rules: reads the start configuration the daemon runs with; refuses while a
-daemon holds the state directory (it would strip a live master); removes only
+daemon holds the state directory, answers on the control socket, or runs
+with this configuration in this network namespace (any of them would be a
+live master stripped of its work, whatever --state-dir says); removes only
 the configured VIPs, never the node's own addresses, and touches only
 hacore's own nftables table; running it twice changes nothing.
 """
@@ -13,6 +15,9 @@ hacore's own nftables table; running it twice changes nothing.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +58,39 @@ async def release(cfg: Config) -> dict[str, Any]:
             "interfaces_down": ifs.down, "nat_rules_rewritten": nat, "failed": failed}
 
 
-def run(cfg: Config, state_dir: Path) -> dict[str, Any]:
+def running_daemon(config_path: Path, socket_path: Path) -> str:
+    """Why a live daemon may own this configuration's VIPs ("" when none is seen)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(socket_path))
+        return f"a hacore daemon answers on {socket_path}"
+    except OSError:
+        pass
+    finally:
+        probe.close()
+    try:
+        own_net, wanted = os.stat("/proc/self/ns/net").st_ino, config_path.resolve()
+    except OSError:
+        return ""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if "daemon" not in argv or not any("hacore" in a for a in argv[:3]):
+                continue
+            if os.stat(proc / "ns" / "net").st_ino != own_net:
+                continue  # another network namespace: not these VIPs
+            cwd = (proc / "cwd").resolve()
+        except OSError:
+            continue  # gone, or not ours to read
+        for flag, value in pairwise(argv):
+            if flag in ("-c", "--config") and (cwd / value).resolve() == wanted:
+                return f"a hacore daemon (pid {proc.name}) runs with {config_path}"
+    return ""
+
+
+def run(cfg: Config, state_dir: Path, config_path: Path, socket_path: Path) -> dict[str, Any]:
     """Release what a master holds unless a daemon runs; what was done and what failed."""
     lock = None
     if state_dir.is_dir():  # no state directory: no daemon ever ran with it
@@ -61,6 +98,11 @@ def run(cfg: Config, state_dir: Path) -> dict[str, Any]:
             lock = StateLock(state_dir)
         except Locked as exc:
             raise Refused(f"{exc}: it is running and its VIPs are its own; stop it first") from None
+    live = running_daemon(config_path, socket_path)
+    if live:
+        if lock is not None:
+            lock.release()
+        raise Refused(f"{live}: it is running and its VIPs are its own; stop it first")
     try:
         return asyncio.run(release(cfg))
     finally:

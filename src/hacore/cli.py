@@ -98,7 +98,8 @@ def daemon(ctx: click.Context, config_path: Path, state_dir: Path, verbose: bool
 @cli.command()
 @node_files
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
-def cleanup(config_path: Path, state_dir: Path, as_json: bool) -> None:
+@click.pass_context
+def cleanup(ctx: click.Context, config_path: Path, state_dir: Path, as_json: bool) -> None:
     """Release what a crashed master left: applications, interfaces, NAT from a VIP, the VIPs
     (refused while a daemon runs).
 
@@ -111,7 +112,7 @@ def cleanup(config_path: Path, state_dir: Path, as_json: bool) -> None:
         fail("permission denied: removing addresses needs root", as_json, code=2)
     try:
         cfg, _ = check(read_text(config_path))
-        data = c.run(cfg, state_dir)
+        data = c.run(cfg, state_dir, config_path, ctx.obj["socket"])
     except (Failure, c.Refused) as exc:
         fail(str(exc), as_json)
     except ConfigError as exc:
@@ -254,7 +255,8 @@ def config_save(ctx: click.Context, name: str) -> tuple[Any, str]:
 
 @command(system_config, "list")
 def config_list(ctx: click.Context) -> tuple[Any, str]:
-    """List saved configurations; `start` marks the one the daemon runs."""
+    """List saved configurations and the revisions the start one replaced (@N, for load and rollback);
+    `start` marks the one the daemon runs."""
     data = _ask(ctx, "config.list")
     return data, render.config_list(data)
 
@@ -267,11 +269,21 @@ def config_load(ctx: click.Context, name: str) -> tuple[Any, str]:
     return data, "\n".join([*data["warnings"], f"loaded {data['name']} ({data['digest']}): {data['how']}"])
 
 
+@command(system_config, "rollback")
+@click.argument("revision", required=False)
+def config_rollback(ctx: click.Context, revision: str | None) -> tuple[Any, str]:
+    """Run a configuration the start one replaced again: REVISION (e.g. @3) or, without it, the newest.
+
+    The one it replaces is kept as a revision in turn, so a rollback can be rolled back."""
+    data = _ask(ctx, "config.rollback", revision=revision)
+    return data, "\n".join([*data["warnings"], f"loaded {data['name']} ({data['digest']}): {data['how']}"])
+
+
 @command(system_config, "diff")
 @click.argument("a", required=False)
 @click.argument("b", required=False)
 def config_diff(ctx: click.Context, a: str | None, b: str | None) -> tuple[Any, str]:
-    """Differences between A and B (default: the last saved one and `start`)."""
+    """Differences between A and B: names, `start` or revisions @N (default: the last saved one and `start`)."""
     data = _ask(ctx, "config.diff", a=a, b=b)
     return data, data["diff"] or "no differences"
 

@@ -39,6 +39,7 @@ COMMANDS: dict[str, dict[str, Arg]] = {
     "config.save": {"name": NAME},
     "config.list": {},
     "config.load": {"name": NAME},
+    "config.rollback": {"revision": Arg(str, required=False, max_len=16)},
     "config.diff": {"a": OPTIONAL_NAME, "b": OPTIONAL_NAME},
     "config.sync": {"dry_run": Arg(bool, required=False), "force": Arg(bool, required=False)},
     "config.sync_state": {},

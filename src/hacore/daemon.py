@@ -31,7 +31,7 @@ from hacore.config import live
 from hacore.config.model import Config
 from hacore.config.parse import ConfigError, decode, digest
 from hacore.config.store import Store, set_value
-from hacore.config.validate import check, check_update_trigger_delay
+from hacore.config.validate import check, check_update_trigger_delay, vrid_moves
 from hacore.configsync.endpoint import SyncError
 from hacore.configsync.service import ConfigSync
 from hacore.configsync.sshkeys import SshKeyError
@@ -82,7 +82,7 @@ class Daemon:
             log(logger, "config_warning", logging.WARNING, path=w.path, problem=w.message)
         self.history = History(state_dir / "roles.json")
         self.election: Election | None = None
-        self.configsync = ConfigSync(state_dir, lambda: self.cfg, lambda: self.text, self._apply_text)
+        self.configsync = ConfigSync(state_dir, lambda: self.cfg, lambda: self.text, self._apply_text, self.store)
         self.started_s = time.time()
         self.bad_requests = 0
         self.last_apply = ""
@@ -101,6 +101,7 @@ class Daemon:
             "config.save": self._cmd_config_save,
             "config.list": self._cmd_config_list,
             "config.load": self._cmd_config_load,
+            "config.rollback": self._cmd_config_rollback,
             "config.diff": self._cmd_config_diff,
             "config.sync": self._cmd_config_sync,
             "config.sync_state": self._cmd_config_sync_state,
@@ -197,8 +198,9 @@ class Daemon:
         if any(not p.warning for p in problems):
             raise RequestError(str(problems[0]))
         text = set_value(self.text, path, seconds)
-        await asyncio.to_thread(self.store.write_start, text)
-        self._run_text(text, who, f"extc set {variable.upper()}")
+        why = f"extc set {variable.upper()}"
+        await asyncio.to_thread(self.store.replace_start, text, self.text, who, why)
+        self._run_text(text, who, why)
         if self.election is not None and self.election.machine is not None:
             self.election.set_delay(seconds)
         else:
@@ -221,29 +223,42 @@ class Daemon:
     async def _cmd_config_list(self, who: str) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.store.list)
 
-    async def _cmd_config_load(self, who: str, name: str) -> dict[str, Any]:
+    async def _cmd_config_load(self, who: str, name: str, why: str = "") -> dict[str, Any]:
         text = await asyncio.to_thread(self.store.text, name)
-        await asyncio.to_thread(check, text)  # raises with every problem: nothing changes
-        cfg = await self._apply_text(text, who, f"config load {name}")
+        cfg, warnings = await asyncio.to_thread(check, text)  # raises with every problem: nothing changes
+        moves = vrid_moves(self.cfg, cfg)
+        if moves and self.election is not None:
+            raise ConfigError(moves)
+        cfg = await self._apply_text(text, who, why or f"config load {name}")
         await asyncio.to_thread(self.store.record_load, name, who, cfg)
         return {"name": name, "digest": digest(self.cfg)[:12], "how": self.last_apply,
-                "warnings": [str(w) for w in check(text)[1]]}
+                "warnings": [str(w) for w in warnings]}
+
+    async def _cmd_config_rollback(self, who: str, revision: str | None = None) -> dict[str, Any]:
+        revs = await asyncio.to_thread(self.store.revisions)
+        if not revs:
+            raise RequestError("no revision to go back to: nothing has replaced the start configuration yet")
+        name = f"@{(revision or str(revs[-1].rev)).lstrip('@')}"
+        return await self._cmd_config_load(who, name, f"config rollback to {name}")
 
     async def _apply_text(self, text: str, who: str, why: str) -> Config:
         """Make text (validated) the start and the running configuration, changing only what differs, live
-        where it can; on any failure the previous one is written back and running again, and the error
-        raised."""
+        where it can; the one it replaces is kept as a revision. On any failure the previous one is written
+        back and running again (the failed one kept as a revision too), and the error raised in one line."""
         old_text, old = self.text, self.cfg
-        await asyncio.to_thread(self.store.write_start, text)
+        await asyncio.to_thread(self.store.replace_start, text, old_text, who, why)
         try:
             self._run_text(text, who, why)
             self.last_apply = await self._reconfigure(old, self.cfg)
         except Exception as exc:
             log(logger, "config_apply_failed", logging.ERROR, why=why, error=repr(exc))
-            await asyncio.to_thread(self.store.write_start, old_text)
+            kept = await asyncio.to_thread(self.store.replace_start, old_text, text, who, f"rollback of {why}")
             self._run_text(old_text, who, f"rollback of {why}")
             await self._reconfigure(self.cfg, old, force_restart=True)
-            raise
+            reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise RequestError(f"{why} failed, the configuration that ran before runs again"
+                               + (f" (the failed one is kept as @{kept.rev})" if kept else "")
+                               + f": {reason or type(exc).__name__}") from None
         return self.cfg
 
     async def _reconfigure(self, old: Config, new: Config, force_restart: bool = False) -> str:
@@ -325,6 +340,10 @@ class Daemon:
         except ConnectionError:  # the client went away: nobody to answer
             writer.close()
             return
+        except OSError as exc:  # a full disk, a read-only state directory: say what and where
+            log(logger, "request_failed", logging.ERROR, error=exc.strerror or repr(exc), file=exc.filename or "-")
+            reply = {"ok": False, "error": f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+                     + "; nothing was changed"}
         except Exception as exc:  # a bug must not take the daemon down; the log keeps the traceback
             logger.exception("request_failed")
             reply = {"ok": False, "error": f"internal error ({type(exc).__name__}): see the daemon's log"}

@@ -29,7 +29,7 @@ from hacore.effects.ifaces import IfReconciler
 from hacore.effects.nft import NftReconciler
 from hacore.effects.notify import Notifier
 from hacore.effects.services import Services
-from hacore.effects.vips import Vip, VipReconciler
+from hacore.effects.vips import Vip, VipReconciler, keep_own_addresses
 from hacore.history import History
 from hacore.hotwire import Status
 from hacore.infoview import election_info
@@ -100,6 +100,7 @@ class Election:
         self.machine: Machine | None = None
         self.waiting: list[str] = []  # what must exist before the election can start
         self.link_problems: dict[str, str] = {}  # HA link -> why its adverts cannot run now
+        self.promotion: dict[str, str] = {}  # HA link -> promote_secondaries in force (own addresses kept)
         self._hotwire_index: int | None = None  # the peer link's socket is bound to this index
         self._starting = False  # a start attempt is under way: events ask for another, not a second one
         self._start_again = False
@@ -252,6 +253,7 @@ class Election:
     def _open_link(self, info: links.LinkInfo) -> None:
         loop = asyncio.get_running_loop()
         self._close_link(info.ifname)
+        self.promotion[info.ifname] = keep_own_addresses(info.ifname)
         self.port.open(info, lambda inst: loop.add_reader(inst.sockets.fileno(), self._on_readable, inst))
         self.rx.attach(info.ifname, info.index, self.port.instances.get(info.ifname, []))
         self.link_problems.pop(info.ifname, None)
@@ -514,6 +516,7 @@ class Election:
                              self.peerlink, self.peer_fresh(), age, self.counters, self.restarts)
         info |= self.runner.info()
         info["notify"] = dict(self.notifier.counters)
+        info["promote_secondaries"] = dict(self.promotion)
         info["advert_rx"] = self.rx.info()
         info["sync"] = self.sync.info() if self.sync else {"role": "off", "error": "conntrack sync is switched off"}
         return info

@@ -153,8 +153,9 @@ def services(rows: list[dict[str, Any]]) -> str:
 def config_list(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no saved configurations"
-    body = [(r["name"], r["digest"], "yes" if r["start"] else "", _when(r["saved"]), r["who"]) for r in rows]
-    return table(("name", "digest", "start", "saved", "who"), body, sep="  ")
+    body = [(r["name"], r["digest"], "yes" if r["start"] else "", _when(r["saved"]), r["who"], r["what"])
+            for r in rows]
+    return table(("name", "digest", "start", "when", "who", "what"), body, sep="  ")
 
 
 def _when(ts: float) -> str:

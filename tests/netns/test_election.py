@@ -154,7 +154,17 @@ def test_cleanup_removes_the_vips_a_killed_daemon_left_and_never_a_live_ones(
     wait_until(lambda: holds_vips(lab, "node1"), 5, what="the VIPs on node1")
     live = cleanup_verb(lab, "node1")
     assert live.returncode == 1 and "another hacore daemon (pid " in live.stderr and "stop it first" in live.stderr
-    assert holds_vips(lab, "node1")
+    # Another state directory does not make the live master's VIPs anybody's to remove.
+    elsewhere = netns.run_in(lab, "node1", [sys.executable, "-m", "hacore", "cleanup", "-c",
+                                            str(lab.node_dir("node1") / "hacore.toml"), "--state-dir",
+                                            str(lab.node_dir("node1") / "other-state")], check=False)
+    assert elsewhere.returncode == 1 and "runs with" in elsewhere.stderr, elsewhere.stderr
+    (lab.node_dir("node1") / "copy.toml").write_text((lab.node_dir("node1") / "hacore.toml").read_text())
+    answering = netns.run_in(lab, "node1", [sys.executable, "-m", "hacore", "--socket", str(lab.socket("node1")),
+                                            "cleanup", "-c", str(lab.node_dir("node1") / "copy.toml"),
+                                            "--state-dir", str(lab.node_dir("node1") / "other-state")], check=False)
+    assert answering.returncode == 1 and "answers on" in answering.stderr, answering.stderr
+    assert holds_vips(lab, "node1") and info(lab, "node1")["cluster_state"] == "master"
     faults.signal_daemon(lab, "node1", signal.SIGKILL)  # what ExecStopPost= follows
     assert holds_vips(lab, "node1")  # the kernel keeps them: both nodes will answer for them
     proc = cleanup_verb(lab, "node1", "--json")

@@ -49,3 +49,12 @@ def test_a_diff_shows_changes_masks_secrets_and_marks_what_stays() -> None:
     assert '  node.directory_account = "fw-node2"' in kept_part and "node.priority" not in kept_part
     assert sections(N2, sender) == ["cluster.passphrase", "cluster.update_trigger_delay_s"]
     assert sections(N2, N1) == []  # differ only in node-local settings: synchronized
+
+
+def test_the_receiver_takes_the_senders_text_with_its_comments() -> None:
+    commented = NODE1.replace("min_hold_s = 5.0", "min_hold_s = 5.0  # the core switch needs 4 s")
+    text, _ = merge(parse(commented), N2, commented)
+    assert "min_hold_s = 5.0  # the core switch needs 4 s" in text
+    got, _ = check(text)
+    assert got.node == N2.node.__class__(**{**vars(N2.node)}) and got.interfaces == N2.interfaces
+    assert digest(got) == digest(N1)

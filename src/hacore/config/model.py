@@ -124,6 +124,7 @@ class Hotwire:
 class HaInterface:
     interface: str = shared("")
     vips: tuple[str, ...] = shared(default_factory=tuple)  # CIDR, IPv4 or IPv6
+    vrid: int = shared(0)  # 0: vrid_offset + its position; set it to keep a link's VRID when the list changes
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,10 @@ class Cluster:
     notify_timeout_s: float = shared(10.0)  # a hook still running then is killed; it never holds a takeover
     ping_check: PingCheck = shared(default_factory=PingCheck)
     sync: Sync = shared(default_factory=Sync)
+
+    def vrids(self) -> dict[str, int]:
+        """HA interface -> its VRID."""
+        return {h.interface: h.vrid or self.vrid_offset + n for n, h in enumerate(self.ha_interfaces)}
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
-"""Named configurations with history, and the start configuration.
+"""Named configurations with history, the start configuration, and every
+configuration the start one replaced (revisions).
 
 Rules: every write is atomic (temp file, fsync, rename, fsync dir), so a
 process killed at any instant leaves the old file or the new one, never half
-of one; only a validated config is ever written. Layout of the state dir:
-configs/<name>.toml, history.json. The start configuration is the daemon's
--c file; it can be referred to as "start".
+of one; only a validated config is ever written. The start configuration is
+the daemon's -c file ("start"): what it holds once loaded is what runs, and
+the daemon never overwrites an edit of it that was not loaded. Whatever
+replaces the running configuration keeps it as a revision first ("@N"), so a
+crash between the two leaves one revision too many, never one too few.
+Layout of the state dir: configs/<name>.toml, history.json,
+revisions/<N>.toml, revisions.json.
 """
 
 from __future__ import annotations
@@ -13,20 +18,35 @@ import difflib
 import json
 import re
 import time
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from hacore.atomic import TMP_MARK, atomic_write
 from hacore.config.model import Config
-from hacore.config.parse import SECRETS, ConfigError, Problem, digest, flatten, mask
+from hacore.config.parse import SECRETS, ConfigError, Problem, digest, flatten, mask, parse, to_dict
+from hacore.config.tomledit import rewrite
 from hacore.config.validate import check
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 START = "start"
+
+
+class UnloadedEdit(ConfigError):
+    """The start file holds an edit the daemon does not run; rewriting it would lose that edit."""
+
+    def __init__(self, path: Path):
+        super().__init__([Problem(str(path), "holds edits that are not loaded: `hacore system config load start` "
+                                             "runs them (or undo them); nothing was changed")])
+
+
+@dataclass(frozen=True)
+class Revision:
+    rev: int
+    when: float  # unix seconds: when it was replaced
+    who: str  # who replaced it
+    why: str  # what replaced it (extc set ..., config load ..., config sync from ...)
+    digest: str  # of its shared settings
 
 
 @dataclass(frozen=True)
@@ -42,10 +62,14 @@ class Store:
     def __init__(self, state_dir: Path, start_path: Path):
         self.dir = state_dir / "configs"
         self.history_path = state_dir / "history.json"
+        self.rev_dir = state_dir / "revisions"
+        self.rev_index = state_dir / "revisions.json"
         self.start_path = start_path
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for stale in [*self.dir.glob(f".*{TMP_MARK}*"), *state_dir.glob(f".*{TMP_MARK}*")]:
-            stale.unlink(missing_ok=True)  # left by a write that was killed
+        self.rev_dir.mkdir(exist_ok=True, mode=0o700)
+        for where in (self.dir, self.rev_dir, state_dir):
+            for stale in where.glob(f".*{TMP_MARK}*"):
+                stale.unlink(missing_ok=True)  # left by a write that was killed
 
     def _path(self, name: str) -> Path:
         if not NAME_RE.match(name) or name == START:
@@ -54,6 +78,12 @@ class Store:
         return self.dir / f"{name}.toml"
 
     def text(self, name: str) -> str:
+        """A configuration's text by name: "start", a saved name, or "@N" for revision N."""
+        if name.startswith("@"):
+            path = self.rev_dir / f"{name[1:]}.toml"
+            if not name[1:].isdigit() or not path.exists():
+                raise ConfigError([Problem("name", f"no revision {name!r} (see `hacore system config list`)")])
+            return path.read_text()
         path = self.start_path if name == START else self._path(name)
         try:
             return path.read_text()
@@ -83,9 +113,44 @@ class Store:
         """Configuration name is the start configuration now (the daemon wrote and applied it)."""
         self._record(name, "load", who, cfg)
 
-    def write_start(self, text: str) -> None:
+    def revisions(self) -> list[Revision]:
+        try:
+            return [Revision(**r) for r in json.loads(self.rev_index.read_text())]
+        except FileNotFoundError:
+            return []
+
+    def known_digests(self) -> set[str]:
+        """The shared digests of every configuration this node has run, kept or saved."""
+        return {r.digest for r in self.revisions()} | {e.digest for e in self.history()}
+
+    def check_unloaded(self, running: str) -> None:
+        """Raise UnloadedEdit if the start file differs from the configuration that runs."""
+        if self._start_now(running) != running:
+            raise UnloadedEdit(self.start_path)
+
+    def _start_now(self, running: str) -> str:
+        try:
+            return self.start_path.read_text()
+        except FileNotFoundError:
+            return running
+
+    def replace_start(self, text: str, running: str, who: str, why: str) -> Revision | None:
+        """Make text (validated here) the start configuration in place of running, which is kept as a
+        revision. Refuses, changing nothing, when the file holds an edit that is neither."""
         check(text)
+        if self._start_now(running) not in (running, text):
+            raise UnloadedEdit(self.start_path)
+        kept = self.keep(running, who, why) if running != text else None
         atomic_write(self.start_path, text.encode())
+        return kept
+
+    def keep(self, text: str, who: str, why: str) -> Revision:
+        """Keep text as the next revision."""
+        revs = self.revisions()
+        rev = Revision(revs[-1].rev + 1 if revs else 1, time.time(), who, why, _digest_or_none(text) or "invalid")
+        atomic_write(self.rev_dir / f"{rev.rev}.toml", text.encode())
+        atomic_write(self.rev_index, json.dumps([asdict(r) for r in [*revs, rev]], indent=1).encode())
+        return rev
 
     def list(self) -> list[dict[str, Any]]:
         start_digest = _digest_or_none(self.start_path.read_text())
@@ -97,8 +162,11 @@ class Store:
             e = last.get(name)
             rows.append({
                 "name": name, "digest": d[:12] if d else "invalid", "start": d is not None and d == start_digest,
-                "saved": e.when if e else path.stat().st_mtime, "who": e.who if e else "",
+                "saved": e.when if e else path.stat().st_mtime, "who": e.who if e else "", "what": "saved",
             })
+        for r in self.revisions():
+            rows.append({"name": f"@{r.rev}", "digest": r.digest[:12], "start": r.digest == start_digest,
+                         "saved": r.when, "who": r.who, "what": f"replaced by {r.why}"})
         return rows
 
     def diff(self, a: str | None, b: str | None) -> str:
@@ -131,10 +199,10 @@ def _flat(text: str) -> list[str]:
 
 
 def set_value(text: str, path: tuple[str, ...], value: Any) -> str:
-    """text with one setting changed, re-rendered as TOML (comments are not kept)."""
-    data = tomllib.loads(text)
+    """text with one setting changed; its comments and layout are kept."""
+    data = to_dict(parse(text))
     node = data
     for key in path[:-1]:
-        node = node.setdefault(key, {})
+        node = node[key]
     node[path[-1]] = value
-    return tomli_w.dumps(data)
+    return rewrite(text, data)

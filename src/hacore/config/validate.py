@@ -10,7 +10,7 @@ import shlex
 from collections import Counter
 from ipaddress import ip_address, ip_interface
 
-from hacore.config.model import AuthMode, Config, NatKind
+from hacore.config.model import DEFAULT_DISABLED_APPS, AuthMode, Config, NatKind
 from hacore.config.parse import ConfigError, Problem, load_toml, parse_partial
 from hacore.vrrp.rank import MAX_LINKS
 
@@ -126,11 +126,14 @@ def validate(cfg: Config) -> list[Problem]:
     if not 0 <= c.sync.preempt_hold_s <= 3600:
         out.append(Problem("cluster.sync.preempt_hold_s", "must be 0..3600 seconds"))
     all_vips: list[str] = []
+    own = own_addresses(cfg)
+    hw_net = ip_interface(c.hotwire.local_address).network if _quiet_cidr(c.hotwire.local_address) else None
     for n, ha in enumerate(c.ha_interfaces):
         path = f"cluster.ha_interfaces[{n}]"
-        vrid = c.vrid_offset + n
+        vrid = ha.vrid or c.vrid_offset + n
         if not 1 <= vrid <= 255:
-            out.append(Problem("cluster.vrid_offset", f"VRID {vrid} of {path} is outside 1..255"))
+            out.append(Problem(f"{path}.vrid" if ha.vrid else "cluster.vrid_offset",
+                               f"VRID {vrid} of {path} is outside 1..255"))
         if need_if(ha.interface, f"{path}.interface"):
             if ha.interface == hw:
                 out.append(Problem(f"{path}.interface", f"{hw!r} is the hotwire, which is exclusive: it cannot be HA"))
@@ -141,11 +144,20 @@ def validate(cfg: Config) -> list[Problem]:
             out.append(Problem(f"{path}.vips", "at least one virtual IP is required"))
         for k, vip in enumerate(ha.vips):
             if _cidr(vip, f"{path}.vips[{k}]", out):
-                all_vips.append(str(ip_interface(vip).ip))
+                ip = ip_interface(vip).ip
+                all_vips.append(str(ip))
+                # Releasing a VIP deletes that address: an own address would go with it.
+                if str(ip) in own:
+                    out.append(Problem(f"{path}.vips[{k}]", f"{ip} is this node's own address on {own[str(ip)]}: "
+                                                            "a virtual IP must be an address of its own"))
+                elif hw_net is not None and ip.version == hw_net.version and ip in hw_net:
+                    out.append(Problem(f"{path}.vips[{k}]", f"{ip} is inside the hotwire network {hw_net}, "
+                                                            "which belongs to the two nodes alone"))
                 if c.auth == AuthMode.PASS and ip_interface(vip).version == 6:
                     out.append(Problem(f"{path}.vips[{k}]", "auth 'pass' is VRRPv2, which has no IPv6: "
                                                             "use auth 'hmac' or 'none' for IPv6 VIPs"))
     _dupes(all_vips, "cluster.ha_interfaces", "virtual IP", out)
+    _dupes([str(v) for v in c.vrids().values()], "cluster.ha_interfaces", "VRID", out)
     _check_dhcp_broadcast_domain(cfg, out)
 
     for n, name in enumerate(c.disabled_interfaces_in_backup):
@@ -153,6 +165,11 @@ def validate(cfg: Config) -> list[Problem]:
         if need_if(name, path) and (name == hw or name in ha_names):
             out.append(Problem(path, f"{name!r} carries the cluster (hotwire or HA): not disableable on the spare"))
     apps = {a.name for a in cfg.applications}
+    known = sorted(apps | set(DEFAULT_DISABLED_APPS))
+    for n, name in enumerate(c.disabled_applications_in_backup):
+        if name not in known:  # a typo here would leave the application running on both nodes
+            out.append(Problem(f"cluster.disabled_applications_in_backup[{n}]",
+                               f"unknown application {name!r} (known: {', '.join(known)})"))
     for n, name in enumerate(c.maintenance_services):
         if name not in apps:
             out.append(Problem(f"cluster.maintenance_services[{n}]", f"unknown application {name!r}"))
@@ -184,7 +201,6 @@ def validate(cfg: Config) -> list[Problem]:
     _check_nat(cfg, set(ha_names), set(all_vips), out)
 
     _dupes([a.name for a in cfg.applications], "applications", "application", out)
-    own = {str(ip_interface(a).ip) for i in cfg.interfaces for a in i.addresses if _quiet_cidr(a)}
     for n, app in enumerate(cfg.applications):
         path = f"applications[{n}]"
         commands = [k for k in ("start", "stop", "status") if getattr(app, k)]
@@ -203,7 +219,7 @@ def validate(cfg: Config) -> list[Problem]:
             out.append(Problem(f"{path}.user", "only used to send the application's traffic from its "
                                                "outgoing_address, which is not set"))
         addr = app.outgoing_address
-        if addr and _ip(addr, f"applications[{n}].outgoing_address", out) and addr not in own | set(all_vips):
+        if addr and _ip(addr, f"applications[{n}].outgoing_address", out) and addr not in set(own) | set(all_vips):
             out.append(Problem(f"applications[{n}].outgoing_address",
                                    f"{app.outgoing_address} is neither a virtual IP nor an address of this node"))
 
@@ -215,6 +231,25 @@ def validate(cfg: Config) -> list[Problem]:
             a, b = ip_address(rng.start), ip_address(rng.end)
             if a.version != b.version or a > b:
                 out.append(Problem(f"{path}.end", f"{b} must be of the family of {a} and not before it"))
+    return out
+
+
+def vrid_moves(old: Config, new: Config) -> list[Problem]:
+    """HA links in both configurations whose VRID the new one changes: until the peer runs the new one
+    too, the two nodes would not hear each other on that link and both become master there."""
+    before, after = old.cluster.vrids(), new.cluster.vrids()
+    return [Problem("cluster.ha_interfaces", f"{name} would move from VRID {before[name]} to {vrid} while the "
+                                             f"peer still uses {before[name]}: set vrid = {before[name]} on it, "
+                                             "or add new HA interfaces after the existing ones")
+            for name, vrid in after.items() if name in before and before[name] != vrid]
+
+
+def own_addresses(cfg: Config) -> dict[str, str]:
+    """This node's own addresses (interfaces and hotwire), address -> interface."""
+    out = {str(ip_interface(a).ip): i.name for i in cfg.interfaces for a in i.addresses if _quiet_cidr(a)}
+    hw = cfg.cluster.hotwire
+    if _quiet_cidr(hw.local_address):
+        out[str(ip_interface(hw.local_address).ip)] = hw.interface or "the hotwire"
     return out
 
 

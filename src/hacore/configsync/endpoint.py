@@ -1,7 +1,8 @@
 """Configuration sync on the wire: an asyncssh server inside the daemon, bound
 to the hotwire address only, and the client that talks to the peer's.
 
-Rules: the server accepts one client key (the peer's, pinned with
+Rules: the server answers only the peer's hotwire address, and bounds
+connections that have not authenticated in number and time. It accepts one client key (the peer's, pinned with
 set-remote) and the client trusts one host key (the same): nothing is
 trusted on first use. It offers exactly two exec commands, `hacore-sync
 hello` and `hacore-sync apply`; shells, PTYs, forwarding of ports, agents
@@ -17,6 +18,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from ipaddress import ip_address
 from typing import Any
 
 import asyncssh
@@ -33,6 +35,8 @@ REQUEST_TIMEOUT_S = 20.0
 CONNECT_TIMEOUT_S = 5.0
 COMMANDS = ("hacore-sync hello", "hacore-sync apply")
 USER = "hacore"
+LOGIN_GRACE_S = 10.0  # an unauthenticated connection is closed after this (OpenSSH's LoginGraceTime)
+MAX_STARTUPS = 10  # unauthenticated connections at once; more are closed at once (OpenSSH's MaxStartups)
 
 
 class SyncError(Exception):
@@ -59,8 +63,42 @@ def version_problem(ours: dict[str, Any], theirs: Any, peer: str) -> str:
 
 
 class _Server(asyncssh.SSHServer):
-    def __init__(self, keys: KeyFiles):
-        self.keys = keys
+    """One connection: from the peer's hotwire address only, authenticated within LOGIN_GRACE_S, and no
+    more than MAX_STARTUPS of them unauthenticated at once (OpenSSH's LoginGraceTime and MaxStartups)."""
+
+    def __init__(self, owner: Server):
+        self.owner = owner
+        self.keys = owner.keys
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._grace: asyncio.TimerHandle | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = (conn.get_extra_info("peername") or ("",))[0]
+        allowed = self.owner.peer()
+        if not _same_address(peer, allowed):
+            self.owner.refused += 1
+            log(logger, "sync_stranger", logging.WARNING, source=peer, allowed=allowed or "-")
+            conn.abort()
+            return
+        if self.owner.starting >= MAX_STARTUPS:
+            self.owner.refused += 1
+            conn.abort()
+            return
+        self.owner.starting += 1
+        self._grace = asyncio.get_running_loop().call_later(LOGIN_GRACE_S, conn.abort)
+
+    def auth_completed(self) -> None:
+        self._settled()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._settled()
+
+    def _settled(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+            self.owner.starting -= 1
 
     def begin_auth(self, username: str) -> bool:
         return True  # every client authenticates
@@ -81,13 +119,23 @@ class _Server(asyncssh.SSHServer):
             return False
 
 
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ip_address(a) == ip_address(b)
+    except ValueError:
+        return False
+
+
 class Server:
-    def __init__(self, keys: KeyFiles, hello: Callable[[], dict[str, Any]],
+    def __init__(self, keys: KeyFiles, peer: Callable[[], str],
+                 hello: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
                  apply: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]):
         self.keys = keys
+        self.peer = peer  # the only address a connection may come from: the peer's on the hotwire
         self.hello = hello
         self.apply = apply
         self.refused = 0
+        self.starting = 0  # connections not yet authenticated
         self._server: asyncssh.SSHAcceptor | None = None
         self.bound = ""
 
@@ -95,9 +143,9 @@ class Server:
         """Listen on host:port only; raises OSError or SshKeyError with the reason."""
         await self.stop()
         self._server = await asyncssh.create_server(
-            lambda: _Server(self.keys), host, port, server_host_keys=[self.keys.local_key()],
+            lambda: _Server(self), host, port, server_host_keys=[self.keys.local_key()],
             process_factory=self._process, encoding=None, allow_pty=False, agent_forwarding=False,
-            x11_forwarding=False, line_editor=False, login_timeout=10, keepalive_interval=10)
+            x11_forwarding=False, line_editor=False, login_timeout=LOGIN_GRACE_S, keepalive_interval=10)
         self.bound = f"{host}:{port}"
 
     async def stop(self) -> None:
@@ -136,7 +184,7 @@ class Server:
         if problem:
             return {"ok": False, "error": problem, "versions": versions()}
         if command == "hacore-sync hello":
-            return {"ok": True, **self.hello()}
+            return {"ok": True, **(await self.hello(req))}
         return await self.apply(req)
 
 

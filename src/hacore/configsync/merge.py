@@ -17,10 +17,9 @@ import json
 import typing
 from typing import Any
 
-import tomli_w
-
 from hacore.config.model import LOCAL, SCOPE, Config, Node
 from hacore.config.parse import SECRETS, flatten, mask, to_dict
+from hacore.config.tomledit import rewrite
 
 
 def _local(cls: type) -> bool:
@@ -58,23 +57,15 @@ def _merge(cls: type, theirs: dict[str, Any], ours: dict[str, Any], path: str, k
     return out
 
 
-def merge(theirs: Config, ours: Config) -> tuple[str, list[str]]:
-    """The configuration text this node takes from theirs, and the node-local paths it kept."""
+def merge(theirs: Config, ours: Config, text: str = "") -> tuple[str, list[str]]:
+    """The configuration text this node takes from theirs (whose text is text, if given: its comments and
+    layout stay), and the node-local paths it kept."""
     kept: list[str] = []
     data = _merge(Config, to_dict(theirs), to_dict(ours), "", kept)
     data["node"]["priority"] = theirs.node.priority.opposite().value  # seed: the receiver takes the other one
     kept.remove("node")
     kept += [f"node.{f.name}" for f in dataclasses.fields(Node) if f.name != "priority"]
-    return tomli_w.dumps(_drop_empty(data)), kept
-
-
-def _drop_empty(value: Any) -> Any:
-    """TOML has no null; empty tables and lists are left out (the defaults are the same)."""
-    if isinstance(value, dict):
-        return {k: _drop_empty(v) for k, v in value.items() if v not in ({}, [])}
-    if isinstance(value, list):
-        return [_drop_empty(v) for v in value]
-    return value
+    return rewrite(text, data), kept
 
 
 def flat(cfg: Config) -> dict[str, str]:

@@ -3,13 +3,18 @@ node's start configuration to the peer, receiving the peer's, and the
 sync_state the seed shows (error -> pending -> synchronized).
 
 Rules: a received configuration is staged before anything changes: it must
-parse, its merge with this node's local settings must validate, nftables
-must accept the rules it renders (a dry run), and its shared settings must
-hash to the digest the sender announced. Then the daemon applies it with a
-snapshot to fall back on; every failure goes back to the sender's CLI. When
-both nodes changed since their last common revision, sync refuses with
-`conflict` unless forced. The state is refreshed every REFRESH_S and on
-demand.
+parse, its merge with this node's local settings must validate, this node
+must be able to stand by with it (standby.py), nftables must accept the
+rules it renders (a dry run), and its shared settings must hash to the
+digest the sender announced. Then the daemon applies it with a snapshot to
+fall back on; every failure goes back to the sender's CLI. Whether a node
+has changes its peer has not seen is read from content, not from a record
+of the last sync: each side sends the digests of every configuration it has
+run, so a lost reply or a crash cannot fake a conflict and equal content is
+never one. A synchronize that would revert the receiver's newer change, or
+one where both changed, is refused unless forced. One synchronize at a time
+per pair: a node busy with one refuses another at once, either direction.
+The state is refreshed every REFRESH_S and on demand.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from typing import Any
 from hacore import statefile
 from hacore.config.model import Config
 from hacore.config.parse import ConfigError, digest
+from hacore.config.store import Store
 from hacore.config.validate import check
-from hacore.configsync import merge
+from hacore.configsync import merge, standby
 from hacore.configsync.endpoint import Server, SyncError, call
 from hacore.configsync.sshkeys import KeyFiles, SshKeyError
 from hacore.effects.nft import NftError, NftReconciler
@@ -41,20 +47,26 @@ def _record_ok(v: Any) -> bool:
         isinstance(v.get("when"), (int, float))
 
 
+MAX_KNOWN = 1000  # digests sent with a request: the newest ones are the ones that decide
+
+
 class ConfigSync:
     def __init__(self, state_dir: Path, cfg: Callable[[], Config], text: Callable[[], str],
-                 apply_text: Callable[[str, str, str], Awaitable[Config]]):
+                 apply_text: Callable[[str, str, str], Awaitable[Config]], store: Store):
         self.keys = KeyFiles(state_dir / "ssh")
         self.record_path = state_dir / "configsync.json"
         self.cfg = cfg  # the running configuration, as the daemon has it now
         self.text = text
         self.apply_text = apply_text  # (text, who, why) -> the running config; raises on failure (rolled back)
-        self.server = Server(self.keys, self._hello, self._receive)
+        self.store = store
+        self.server = Server(self.keys, lambda: self.cfg().cluster.hotwire.remote_address, self._hello,
+                             self._receive)
         self.state = "error"
         self.reason = "not checked yet"
         self.sections: list[str] = []
         self.server_error = ""
         self._lock = asyncio.Lock()  # one sync at a time, either direction
+        self._busy = ""  # what holds the lock, for the one refused
 
     # -- the endpoint --------------------------------------------------------------
 
@@ -94,17 +106,45 @@ class ConfigSync:
     async def stop(self) -> None:
         await self.server.stop()
 
-    def _hello(self) -> dict[str, Any]:
+    async def _hello(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Who this node is and what it runs; with the asker's configuration, whether this node could
+        stand by with it."""
         cfg = self.cfg()
-        return {"node": cfg.node.name, "digest": digest(cfg), "text": self.text(), "common": self.common()}
+        out = {"node": cfg.node.name, "digest": digest(cfg), "text": self.text()}
+        if isinstance(req.get("text"), str) and req["text"]:
+            try:
+                out["standby"] = await self._standby(self._staged(req["text"])[0])
+            except SyncError as exc:
+                out["standby"] = [str(exc)]
+        return out
+
+    async def _standby(self, staged: Config) -> list[str]:
+        return standby.problems(staged, await standby.facts(staged), self.cfg())
+
+    def _staged(self, text: str) -> tuple[Config, str, list[str]]:
+        """What this node would run with the peer's text: (config, its text, node-local paths kept)."""
+        ours = self.cfg()
+        try:
+            theirs, _ = check(text)
+        except ConfigError as exc:
+            raise SyncError("the configuration sent is invalid: "
+                            + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
+        merged, kept = merge.merge(theirs, ours, text)
+        try:
+            staged, _ = check(merged)
+        except ConfigError as exc:
+            raise SyncError(f"it would be invalid on {ours.node.name}: "
+                            + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
+        return staged, merged, kept
+
+    def known(self) -> list[str]:
+        """Digests of the configurations this node has run, the running one first."""
+        return [digest(self.cfg()), *sorted(self.store.known_digests())][:MAX_KNOWN]
 
     # -- state ---------------------------------------------------------------------------
 
     def record(self) -> dict[str, Any]:
         return statefile.load(self.record_path, _record_ok, {})
-
-    def common(self) -> str:
-        return str(self.record().get("common", ""))
 
     def _remember(self, common: str, direction: str, peer: str) -> None:
         statefile.save(self.record_path, {"common": common, "when": time.time(), "direction": direction,
@@ -120,20 +160,39 @@ class ConfigSync:
             self._set("error", f"SSH keys not exchanged ({' and '.join(missing)} key missing)")
         else:
             try:
-                peer = await call(self.keys, remote, port, "hacore-sync hello", {})
+                peer = await call(self.keys, remote, port, "hacore-sync hello", {"text": self.text()})
             except SyncError as exc:
                 self._set("error", str(exc))
             else:
+                theirs = self._parse(peer.get("text"))
+                why_not = peer.get("standby") or await self._could_not_run(peer.get("text"))
                 if not peer.get("ok"):
                     self._set("error", str(peer.get("error", "the peer refused")))
+                elif why_not:
+                    self._set("error", "; ".join(str(w) for w in why_not[:3]))
                 elif peer.get("digest") == digest(self.cfg()):
                     self._set("synchronized", "")
                 else:
-                    theirs = self._parse(peer.get("text"))
                     self.sections = merge.sections(self.cfg(), theirs) if theirs else []
                     self._set("pending", "shared settings differ" + (f": {', '.join(self.sections)}"
                                                                       if self.sections else ""))
         return self.info()
+
+    async def _could_not_run(self, text: Any) -> list[str]:
+        """Why this node could not stand by with the peer's configuration (a synchronize from there)."""
+        if not isinstance(text, str) or digest(self.cfg()) == self._digest_of(text):
+            return []
+        try:
+            return await self._standby(self._staged(text)[0])
+        except SyncError:
+            return []  # the peer's own text is the peer's business until it is sent
+
+    @staticmethod
+    def _digest_of(text: str) -> str:
+        try:
+            return digest(check(text)[0])
+        except ConfigError:
+            return ""
 
     def _set(self, state: str, reason: str) -> None:
         if state != "pending":
@@ -163,10 +222,14 @@ class ConfigSync:
         _local, remote, port = self._where()
         if not remote:
             raise SyncError("no hotwire configured: nothing to synchronise with")
-        cfg = self.cfg()
-        req = {"text": self.text(), "digest": digest(cfg), "common": self.common(), "node": cfg.node.name,
-               "who": who, "dry_run": dry_run, "force": force}
+        if self._lock.locked():
+            raise SyncError(f"{self.cfg().node.name} is busy: {self._busy}; try again when it is done")
         async with self._lock:
+            cfg = self.cfg()
+            self._busy = f"sending to the peer, started by {who}"
+            await asyncio.to_thread(self.store.check_unloaded, self.text())
+            req = {"text": self.text(), "digest": digest(cfg), "known": self.known(), "node": cfg.node.name,
+                   "who": who, "dry_run": dry_run, "force": force, "synced": bool(self.record())}
             reply = await call(self.keys, remote, port, "hacore-sync apply", req)
         if not reply.get("ok"):
             raise SyncError(f"the peer refused: {reply.get('error', 'no reason given')}")
@@ -179,7 +242,12 @@ class ConfigSync:
     # -- receiving ---------------------------------------------------------------------------
 
     async def _receive(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self._lock.locked():
+            return {"ok": False, "error": f"{self.cfg().node.name} is busy: {self._busy}; try again when it is done",
+                    "node": self.cfg().node.name}
         async with self._lock:
+            sender, who = str(req.get("node", "the peer"))[:64], str(req.get("who"))[:64]
+            self._busy = f"receiving from {sender}, started by {who}"
             try:
                 return await self._stage_and_apply(req)
             except (SyncError, ConfigError, NftError) as exc:
@@ -190,31 +258,22 @@ class ConfigSync:
 
     async def _stage_and_apply(self, req: dict[str, Any]) -> dict[str, Any]:
         ours = self.cfg()
-        try:
-            theirs, _ = check(str(req.get("text", "")))
-        except ConfigError as exc:
-            raise SyncError("the configuration sent is invalid: "
-                            + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
-        text, kept = merge.merge(theirs, ours)
-        try:
-            staged, _ = check(text)
-        except ConfigError as exc:
-            raise SyncError(f"it would be invalid on {ours.node.name}: "
-                            + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
+        staged, text, kept = self._staged(str(req.get("text", "")))
         if digest(staged) != req.get("digest"):
             raise SyncError("the shared settings do not hash to the digest the sender announced")
-        common = self.common()  # both nodes record the same revision when a sync succeeds
-        we_changed, they_changed = digest(ours) != common, req.get("digest") != common
-        if common and we_changed and they_changed and digest(ours) != req.get("digest") and not req.get("force"):
-            raise SyncError(f"conflict: both nodes changed since their last common revision {common[:12]}; "
-                            f"--force replaces {ours.node.name}'s changes")
+        await asyncio.to_thread(self.store.check_unloaded, self.text())
+        sender = str(req.get("node", "the peer"))[:64]
+        if not req.get("force"):
+            self._check_news(ours, req, sender)
+        why_not = await self._standby(staged)
+        if why_not:
+            raise SyncError(f"{ours.node.name} could not stand by with it: " + "; ".join(why_not))
         await asyncio.to_thread(NftReconciler(staged).dry_run, False)
         changes = merge.diff(ours, staged, kept, ours.node.name, f"{ours.node.name} after the sync")
         if req.get("dry_run"):
             return {"ok": True, "node": ours.node.name, "dry_run": True, "diff": changes,
                     "priority": staged.node.priority.value}
-        sender = str(req.get("node", "the peer"))
-        who, before = f"{req.get('who', '?')}@{sender}", self.text()
+        who, before = f"{str(req.get('who', '?'))[:64]}@{sender}", self.text()
         try:
             running = await self.apply_text(text, who, f"config sync from {sender}")
             if digest(running) != req.get("digest"):
@@ -230,3 +289,17 @@ class ConfigSync:
         log(logger, "config_synchronized", direction="received", revision=digest(running)[:12], sender=sender)
         return {"ok": True, "node": ours.node.name, "digest": digest(running), "diff": changes,
                 "priority": running.node.priority.value}
+
+    def _check_news(self, ours: Config, req: dict[str, Any], sender: str) -> None:
+        """Refuse a synchronize that would throw away a change of this node's that the sender has not seen."""
+        theirs, mine = req.get("digest"), digest(ours)
+        known = req.get("known")
+        their_known = {k for k in known if isinstance(k, str)} if isinstance(known, list) else set()
+        if mine == theirs or mine in their_known or not (self.record() or req.get("synced")):
+            return  # equal, the sender has had ours before, or these two never synchronized
+        if theirs in self.store.known_digests():
+            raise SyncError(f"{ours.node.name} has a newer configuration than {sender} (which runs one "
+                            f"{ours.node.name} had before): synchronize from {ours.node.name}, or --force "
+                            f"replaces {ours.node.name}'s change")
+        raise SyncError(f"conflict: both nodes changed since they last agreed; --force replaces "
+                        f"{ours.node.name}'s changes (kept there as a revision)")

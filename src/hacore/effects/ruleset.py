@@ -21,7 +21,12 @@ service not yet started could not be named.
 The hotwire is exclusive (seed): from the peer's hotwire address only SSH
 (config sync) and UDP/3780 (peer status, conntrack sync) come in, plus
 replies to what this node opened and ICMPv6 (neighbour discovery); the rest
-arriving on it is counted and dropped.
+arriving on it is counted and dropped, and so is anything addressed to the
+hotwire address that arrives on another interface (a LAN host routed
+through the master). Hotwire traffic is not tracked (a raw-priority
+notrack, conntrackd's advice for its dedicated link): the node-local SSH
+and sync flows never enter the table that conntrack sync replicates, so
+the rules above match them statelessly.
 """
 
 from __future__ import annotations
@@ -77,8 +82,8 @@ def _addr(proto: str, fld: str, cidr: str) -> dict[str, Any]:
     return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": fld}}, "right": right}}
 
 
-def _port(proto: str, port: int) -> dict[str, Any]:
-    return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": "dport"}}, "right": port}}
+def _port(proto: str, port: int, fld: str = "dport") -> dict[str, Any]:
+    return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": fld}}, "right": port}}
 
 
 def _nfproto(fam: str) -> dict[str, Any]:
@@ -106,14 +111,23 @@ def render(cfg: Config, master: bool, uids: dict[str, int]) -> Rendered:
     if hw.interface and hw.remote_address:
         fam = _family(hw.remote_address)
         iif, peer = _meta("iifname", hw.interface), _addr(fam, "saddr", hw.remote_address)
+        ssh = cfg.cluster.sync.ssh_port
+        chains["hotwire_notrack_in"] = {"type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"}
+        rules["hotwire_notrack_in"] = [[iif, {"notrack": None}]]
+        chains["hotwire_notrack_out"] = {"type": "filter", "hook": "output", "prio": -300, "policy": "accept"}
+        rules["hotwire_notrack_out"] = [[_meta("oifname", hw.interface), {"notrack": None}]]
         chains["hotwire"] = {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"}
         rules["hotwire"] = [
-            [iif, _ct("state", ["established", "related"]), {"accept": None}],
-            [iif, peer, _port("tcp", cfg.cluster.sync.ssh_port), {"accept": None}],
+            [iif, peer, _port("tcp", ssh), {"accept": None}],
+            [iif, peer, _port("tcp", ssh, "sport"), {"accept": None}],  # replies to this node's own sync
             [iif, peer, _port("udp", HOTWIRE_PORT), {"accept": None}],
             [iif, _meta("l4proto", "ipv6-icmp"), {"accept": None}],
             [iif, {"counter": None}, {"drop": None}],
         ]
+        if hw.local_address:
+            rules["hotwire"].append([_meta("iifname", hw.interface, "!="), _meta("iifname", "lo", "!="),
+                                     _addr(fam, "daddr", str(ip_interface(hw.local_address).ip)),
+                                     {"counter": None}, {"drop": None}])
     for name, prio in NAT_HOOKS:
         chains[name] = {"type": "nat", "hook": name, "prio": prio, "policy": "accept"}
         rules[name] = []

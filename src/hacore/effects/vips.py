@@ -21,6 +21,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 from ipaddress import ip_interface
+from pathlib import Path
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_ERROR
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
@@ -39,6 +40,20 @@ class Vip:
     @classmethod
     def of(cls, ifname: str, value: str) -> Vip:
         return cls(ifname, ip_interface(value).with_prefixlen)
+
+
+def keep_own_addresses(ifname: str) -> str:
+    """Have the kernel promote a secondary address when the primary goes: without it, releasing a VIP that
+    has become a link's primary (the own address deleted and re-added) deletes the own address with it.
+    Returns what is in force, for `cluster info`."""
+    path = Path(f"/proc/sys/net/ipv4/conf/{ifname}/promote_secondaries")
+    try:
+        if path.read_text().strip() == "1":
+            return "on"
+        path.write_text("1\n")
+    except OSError as exc:
+        return f"off: cannot set it ({exc.strerror}): releasing a VIP may delete an own address"
+    return "on (set by hacore)"
 
 
 def order(vip: Vip) -> tuple[int, str, str]:
