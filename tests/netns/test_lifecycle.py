@@ -1,0 +1,149 @@
+"""A configuration change never costs the cluster: a synchronize the spare
+could not stand by with is refused before anything changes, no unloaded
+edit is lost, every replaced configuration is kept, a synchronize never
+reverts the peer's newer change, the hotwire answers only the peer, and a
+release never takes an own address with it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+from hacore.config.validate import check
+from hacore.lab import faults, netns
+from hacore.lab.topology import Lab
+from hacore.lab.wait import wait_until
+from tests.netns.conftest import config_path, hacore, info, roles
+from tests.netns.test_configsync import exchange_keys, state
+from tests.netns.test_election import holds_vips, wait_roles
+
+WAIT_S = 15  # a bound on a hang, not a speed requirement
+
+
+def delay_of(lab: Lab, node: str) -> float:
+    return check(config_path(lab, node).read_text())[0].cluster.update_trigger_delay_s
+
+
+def add_ha_link(text: str, link: str, address: str, vip: str) -> str:
+    return text + f'\n[[interfaces]]\nname = "{link}"\naddresses = ["{address}"]\n' \
+                  f'\n[[cluster.ha_interfaces]]\ninterface = "{link}"\nvips = ["{vip}"]\n'
+
+
+def test_a_synchronize_the_spare_cannot_stand_by_with_is_refused_and_it_still_takes_over(
+        make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    exchange_keys(lab)
+    hacore(lab, "node1", "system", "config", "synchronize")
+    before = config_path(lab, "node2").read_text()
+    # node1 gets an HA interface node2 does not have.
+    netns.run_in(lab, "node1", ["ip", "link", "add", "lan4", "type", "veth", "peer", "name", "lan4p"])
+    netns.run_in(lab, "node1", ["ip", "addr", "add", "198.18.5.2/24", "dev", "lan4"])
+    for dev in ("lan4", "lan4p"):
+        netns.run_in(lab, "node1", ["ip", "link", "set", dev, "up"])
+    config_path(lab, "node1").write_text(add_ha_link(config_path(lab, "node1").read_text(), "lan4",
+                                                     "198.18.5.2/24", "198.18.5.1/24"))
+    hacore(lab, "node1", "system", "config", "load", "start")
+    wait_roles(lab, ("master", "backup"), WAIT_S)
+    dry = hacore(lab, "node1", "system", "config", "synchronize", "--dry-run", check=False)
+    assert dry.returncode == 1 and "lan4 does not exist on node2" in dry.stderr, dry.stderr
+    sync = hacore(lab, "node1", "system", "config", "synchronize", check=False)
+    assert sync.returncode == 1 and "node2 could not stand by with it: lan4 does not exist on node2" in sync.stderr
+    assert config_path(lab, "node2").read_text() == before  # nothing changed there
+    now = state(lab, "node1")
+    assert now["sync_state"] == "error" and "lan4 does not exist on node2" in now["sync_reason"]
+    # A VIP that is the spare's own address is refused by the spare.
+    own = config_path(lab, "node1").read_text().replace('"198.51.100.101/24", "2001:db8:100::101/64"',
+                                                        '"198.51.100.101/24", "198.51.100.103/24"')
+    config_path(lab, "node1").write_text(own)
+    hacore(lab, "node1", "system", "config", "load", "start")
+    refused = hacore(lab, "node1", "system", "config", "synchronize", "--force", check=False)
+    assert refused.returncode == 1 and "198.51.100.103 is this node's own address on lan1" in refused.stderr
+    assert config_path(lab, "node2").read_text() == before
+    # The master dies: the spare, still on a configuration it can run, takes over.
+    faults.go_dark(lab, "node1")
+    wait_until(lambda: roles(lab)[1] == "master" and holds_vips(lab, "node2"), WAIT_S,
+               what="node2 to take over with the VIPs")
+
+
+def test_an_unloaded_edit_survives_extc_set_and_every_replaced_configuration_is_kept(
+        make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    path = config_path(lab, "node1")
+    edited = path.read_text().replace("targets = []", "targets = []\ninterval_s = 2.0  # the core switch is slow")
+    path.write_text(edited)  # an edit, not loaded yet
+    refused = hacore(lab, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "0.9", check=False)
+    assert refused.returncode == 1 and "holds edits that are not loaded" in refused.stderr
+    assert path.read_text() == edited and info(lab, "node1")["update_trigger_delay_s"] == 0.6
+    hacore(lab, "node1", "system", "config", "load", "start")
+    hacore(lab, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "0.9")
+    after = path.read_text()
+    assert "interval_s = 2.0  # the core switch is slow" in after and "update_trigger_delay_s = 0.9" in after
+    rows = json.loads(hacore(lab, "node1", "system", "config", "list", "--json").stdout)
+    revs = {r["name"]: r for r in rows if r["name"].startswith("@")}
+    assert set(revs) == {"@1", "@2"}
+    assert revs["@1"]["what"] == "replaced by config load start" and revs["@1"]["who"]
+    assert revs["@2"]["what"] == "replaced by extc set UPDATE_TRIGGER_DELAY"
+    hacore(lab, "node1", "system", "config", "rollback")  # back to before the extc set
+    assert info(lab, "node1")["update_trigger_delay_s"] == 0.6 and delay_of(lab, "node1") == 0.6
+    assert "# the core switch is slow" in path.read_text()
+    assert roles(lab) == ("master", "backup")
+
+
+def test_a_synchronize_never_reverts_newer_changes_and_crossed_forces_never_cross(
+        make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    exchange_keys(lab)
+    hacore(lab, "node1", "system", "config", "synchronize")
+    hacore(lab, "node2", "extc", "set", "UPDATE_TRIGGER_DELAY", "0.9")  # a change on the spare
+    stale = hacore(lab, "node1", "system", "config", "synchronize", check=False)
+    assert stale.returncode == 1 and "node2 has a newer configuration than node1" in stale.stderr, stale.stderr
+    assert delay_of(lab, "node2") == 0.9
+    hacore(lab, "node2", "system", "config", "synchronize")
+    assert delay_of(lab, "node1") == 0.9
+    # Equal content reached on both sides is never a conflict.
+    for node in ("node1", "node2"):
+        hacore(lab, node, "extc", "set", "UPDATE_TRIGGER_DELAY", "1.2")
+    hacore(lab, "node1", "system", "config", "synchronize")
+    # Both change, both force at once: one wins whole, or both are refused; never crossed.
+    hacore(lab, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "0.8")
+    hacore(lab, "node2", "extc", "set", "UPDATE_TRIGGER_DELAY", "0.7")
+    procs = {node: subprocess.Popen([sys.executable, "-m", "hacore", "--socket", str(lab.socket(node)), "system",
+                                     "config", "synchronize", "--force"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for node in ("node1", "node2")}
+    done = {node: p.communicate(timeout=60) for node, p in procs.items()}
+    mine = {"node1": 0.8, "node2": 0.7}
+    won = [node for node, p in procs.items() if p.returncode == 0]
+    assert len(won) <= 1, done
+    for node in ("node1", "node2"):
+        assert delay_of(lab, node) == (mine[won[0]] if won else mine[node]), (won, done)
+    for node, (_out, err) in done.items():
+        if node not in won:
+            assert "busy" in err or "conflict" in err or "newer" in err, err
+
+
+def test_the_hotwire_answers_only_the_peer_and_is_not_replicated(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    exchange_keys(lab)
+    assert state(lab, "node2")["sync_state"] == "synchronized"  # the peer reaches node1's endpoint
+    probe = ("import socket,sys\ns=socket.socket(); s.settimeout(2)\n"
+             "try:\n s.connect(('198.18.0.2', 22)); print('answered', s.recv(64))\n"
+             "except OSError as e:\n print('no answer', type(e).__name__)\n")
+    out = netns.run_in(lab, "client", [sys.executable, "-c", probe]).stdout
+    assert out.startswith("no answer"), out  # the LAN, routed through the master, gets nothing
+    for node in ("node1", "node2"):
+        flows = netns.run_in(lab, node, ["conntrack", "-L", "-d", "198.18.0.2"], check=False).stdout
+        assert "dport=22" not in flows and "dport=3780" not in flows, flows
+
+
+def test_an_own_address_re_added_as_secondary_survives_the_release(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    wait_until(lambda: holds_vips(lab, "node1"), WAIT_S, what="the VIPs on node1")
+    assert info(lab, "node1")["promote_secondaries"]["lan1"].startswith("on")
+    netns.run_in(lab, "node1", ["ip", "addr", "del", "198.51.100.102/24", "dev", "lan1"])
+    netns.run_in(lab, "node1", ["ip", "addr", "add", "198.51.100.102/24", "dev", "lan1"])  # now a secondary
+    faults.signal_daemon(lab, "node1", signal.SIGTERM)  # releases every VIP, the primary among them
+    wait_until(lambda: roles(lab)[1] == "master", WAIT_S, what="node2 to take over")
+    assert "198.51.100.102/24" in faults.addresses(lab, "node1", "lan1")
