@@ -103,8 +103,10 @@ def test_named_configurations_save_list_diff_load(cluster: Lab) -> None:
     hacore(cluster, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "4")
     hacore(cluster, "node1", "system", "config", "save", "--name", "slow")
     rows = json.loads(hacore(cluster, "node1", "system", "config", "list", "--json").stdout)
-    assert {r["name"]: r["start"] for r in rows} == {"base": False, "slow": True}
+    # The configuration extc set replaced is kept as revision @1, beside the named ones.
+    assert {r["name"]: r["start"] for r in rows} == {"base": False, "slow": True, "@1": False}
     assert all(r["who"] == "root" for r in rows)
+    assert [r["what"] for r in rows if r["name"] == "@1"] == ["replaced by extc set UPDATE_TRIGGER_DELAY"]
     diff = hacore(cluster, "node1", "system", "config", "diff", "base", "slow").stdout
     assert "-cluster.update_trigger_delay_s = 2.0" in diff and "+cluster.update_trigger_delay_s = 4.0" in diff
     assert "loaded base" in hacore(cluster, "node1", "system", "config", "load", "base").stdout
