@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hacore.config.model import Interface
+from hacore.config.model import Interface, NatKind, NatRule
 from hacore.config.parse import digest, parse
 from hacore.config.validate import check
 from hacore.configsync.merge import diff, merge, sections
@@ -58,3 +58,13 @@ def test_the_receiver_takes_the_senders_text_with_its_comments() -> None:
     got, _ = check(text)
     assert got.node == N2.node.__class__(**{**vars(N2.node)}) and got.interfaces == N2.interfaces
     assert digest(got) == digest(N1)
+
+
+def test_a_diff_names_an_added_port_forward_as_added() -> None:
+    forward = NatRule(kind=NatKind.DNAT, interface="lan1", to="ha-external-ip", port=443, target="internal-net")
+    sender = replace(N1, nat=(*N1.nat, forward))
+    text, kept = merge(sender, N2)
+    out = diff(N2, check(text)[0], kept, "node2", "after sync")
+    changed = [line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed and all(line.startswith("+nat[dnat lan1 tcp/443].") for line in changed), changed
+    assert "+nat[dnat lan1 tcp/443].port = 443" in changed

@@ -140,8 +140,21 @@ def to_dict(obj: Any, drop_local: bool = False) -> Any:
     return obj
 
 
+def identity(item: dict[str, Any], index: int) -> str:
+    """What names a list item in a path: its name, or what makes it the thing it is (a port forward by
+    interface, protocol and port; a DHCP range by interface and range), so a diff says added or removed
+    rather than one item turning into another."""
+    if "kind" in item and "to" in item:  # a NAT rule
+        if item["kind"] == "dnat":
+            return f"dnat {item['interface']} {item['protocol']}/{item['port'] or '*'}"
+        return f"hide {item['interface']} {item['source'] or '*'}"
+    if {"interface", "start", "end"} <= item.keys() and "name" not in item:  # a DHCP range
+        return f"{item['interface']} {item['start']}-{item['end']}"
+    return str(item.get("name") or item.get("interface") or index)
+
+
 def flatten(cfg: Config) -> dict[str, Any]:
-    """Every setting as path -> value; list items by their name (or interface), so a path names a thing."""
+    """Every setting as path -> value; list items by their identity, so a path names a thing."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -149,8 +162,11 @@ def flatten(cfg: Config) -> dict[str, Any]:
             for k in sorted(value):
                 walk(f"{prefix}.{k}" if prefix else k, value[k])
         elif isinstance(value, list) and value and isinstance(value[0], dict):
+            seen: dict[str, int] = {}
             for i, v in enumerate(value):
-                walk(f"{prefix}[{v.get('name') or v.get('interface') or i}]", v)
+                key = identity(v, i)
+                seen[key] = seen.get(key, 0) + 1
+                walk(f"{prefix}[{key}{f' #{seen[key]}' if seen[key] > 1 else ''}]", v)
         else:
             out[prefix] = value
 
