@@ -248,9 +248,10 @@ def test_maintenance_is_refused_when_the_peer_cannot_take_over(make_cluster: Cal
 def test_maintenance_never_strands_the_vips_when_the_spare_has_just_died(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
     faults.signal_daemon(lab, "node2", signal.SIGKILL)
-    # Its last status is older than two advert intervals (it may still be "seen" within the delay).
-    two_intervals_ms = 2 * info(lab, "node1")["advert_interval_ms"]
-    wait_until(lambda: (p := info(lab, "node1")["rank"]["peer"])["seen"] is False or p["age_ms"] > two_intervals_ms,
+    # Its last status is older than the window maintenance asks a fresh one within (two thirds of the delay,
+    # two announced intervals); it may still be "seen" within the delay.
+    window_ms = 2 * info(lab, "node1")["update_trigger_delay_s"] * 1000 / 3
+    wait_until(lambda: (p := info(lab, "node1")["rank"]["peer"])["seen"] is False or p["age_ms"] > window_ms,
                5, what="the spare's status to age")
     proc = hacore(lab, "node1", "cluster", "maintenance", "set", "1", check=False)
     assert proc.returncode == 1 and "no status on the hotwire within" in proc.stderr, proc.stderr
