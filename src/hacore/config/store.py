@@ -119,9 +119,10 @@ class Store:
         except FileNotFoundError:
             return []
 
-    def known_digests(self) -> set[str]:
-        """The shared digests of every configuration this node has run, kept or saved."""
-        return {r.digest for r in self.revisions()} | {e.digest for e in self.history()}
+    def known_digests(self) -> list[str]:
+        """The shared digests of every configuration this node has run, kept or saved, newest first."""
+        newest = [r.digest for r in reversed(self.revisions())] + [e.digest for e in reversed(self.history())]
+        return list(dict.fromkeys(newest))
 
     def check_unloaded(self, running: str) -> None:
         """Raise UnloadedEdit if the start file differs from the configuration that runs."""

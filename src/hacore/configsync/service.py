@@ -139,7 +139,7 @@ class ConfigSync:
 
     def known(self) -> list[str]:
         """Digests of the configurations this node has run, the running one first."""
-        return [digest(self.cfg()), *sorted(self.store.known_digests())][:MAX_KNOWN]
+        return [digest(self.cfg()), *self.store.known_digests()][:MAX_KNOWN]
 
     # -- state ---------------------------------------------------------------------------
 
@@ -165,11 +165,13 @@ class ConfigSync:
                 self._set("error", str(exc))
             else:
                 theirs = self._parse(peer.get("text"))
-                why_not = peer.get("standby") or await self._could_not_run(peer.get("text"))
+                said = peer.get("standby")
+                why_not = ([str(w)[:200] for w in said] if isinstance(said, list) else []) \
+                    or await self._could_not_run(peer.get("text"))
                 if not peer.get("ok"):
                     self._set("error", str(peer.get("error", "the peer refused")))
                 elif why_not:
-                    self._set("error", "; ".join(str(w) for w in why_not[:3]))
+                    self._set("error", "; ".join(why_not[:3]))
                 elif peer.get("digest") == digest(self.cfg()):
                     self._set("synchronized", "")
                 else:
