@@ -80,6 +80,7 @@ class AdvertPort:
         self.counter = counter
         self.verifier = Verifier(key, window) if self.hmac else None
         self.on_advert = on_advert
+        self.on_refused: Callable[[str, int], None] | None = None  # (link, arrival us) of a wrong-key advert
         self.now_us = now_us
         self.instances: dict[str, list[Instance]] = {}
         self.local_ips: dict[tuple[str, int], bytes] = {}  # shared with the machine's Params
@@ -98,6 +99,15 @@ class AdvertPort:
         self._target_errors: list[int] = []  # their send errors already counted
         self._last_go: tuple[int, dict[str, bool]] = (0, {})
         self._reported = {"lease_expiries": 0, "counter_exhausted": 0}
+
+    def set_keys(self, send: bytes, accept: tuple[bytes, ...]) -> None:
+        """A change of the advert key: seal with send, accept each of accept (the newest last)."""
+        if self.key != send:
+            self.key = send
+            if self.fast is not None:
+                self.fast.rekey(send)
+        if self.verifier is not None and self.verifier.keys.keys != tuple(dict.fromkeys(accept)):
+            self.verifier.keys.set(accept)
 
     def sender_info(self) -> dict[str, object]:
         """Which sender runs, and the thread's counters and scheduling."""
@@ -287,6 +297,8 @@ class AdvertPort:
             result = accept(inst.link, inst.family, rx, inst.expect, self.codec, self.verifier)
             if isinstance(result, Drop):
                 self.drops[inst.link][result.name.lower()] += 1
+                if result == Drop.BAD_AUTH and self.on_refused is not None:
+                    self.on_refused(inst.link, rx.arrival_mono_ns // 1000)
             else:
                 self.on_advert(result)
 

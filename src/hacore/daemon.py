@@ -241,7 +241,7 @@ class Daemon:
         name = f"@{(revision or str(revs[-1].rev)).lstrip('@')}"
         return await self._cmd_config_load(who, name, f"config rollback to {name}")
 
-    async def _apply_text(self, text: str, who: str, why: str) -> Config:
+    async def _apply_text(self, text: str, who: str, why: str, peer_has_it: bool = False) -> Config:
         """Make text (validated) the start and the running configuration, changing only what differs, live
         where it can; the one it replaces is kept as a revision. On any failure the previous one is written
         back and running again (the failed one kept as a revision too), and the error raised in one line."""
@@ -249,7 +249,7 @@ class Daemon:
         await asyncio.to_thread(self.store.replace_start, text, old_text, who, why)
         try:
             self._run_text(text, who, why)
-            self.last_apply = await self._reconfigure(old, self.cfg)
+            self.last_apply = await self._reconfigure(old, self.cfg, peer_has_it=peer_has_it)
         except Exception as exc:
             log(logger, "config_apply_failed", logging.ERROR, why=why, error=repr(exc))
             kept = await asyncio.to_thread(self.store.replace_start, old_text, text, who, f"rollback of {why}")
@@ -261,7 +261,8 @@ class Daemon:
                                + f": {reason or type(exc).__name__}") from None
         return self.cfg
 
-    async def _reconfigure(self, old: Config, new: Config, force_restart: bool = False) -> str:
+    async def _reconfigure(self, old: Config, new: Config, force_restart: bool = False,
+                           peer_has_it: bool = False) -> str:
         """Bring the running cluster to new: live when only live settings differ, else a restart."""
         changed = live.changes(old, new)
         if not changed and not force_restart:
@@ -274,6 +275,8 @@ class Daemon:
             await self._restart_election()
             return "restarted the election for " + (", ".join(hard[:5]) or "a rollback")
         await self.election.reconfigure(new)
+        if live.rekeys(changed):  # peer_has_it: a synchronize from the peer brought them
+            self.election.rekey(await asyncio.to_thread(derive, new.cluster), peer_has_it)
         return "applied live: " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
 
     def _cmd_config_diff(self, who: str, a: str | None = None, b: str | None = None) -> dict[str, Any]:
@@ -281,9 +284,12 @@ class Daemon:
 
     async def _cmd_config_sync(self, who: str, dry_run: bool = False, force: bool = False) -> dict[str, Any]:
         try:
-            return await self.configsync.push(who, dry_run, force)
+            reply = await self.configsync.push(who, dry_run, force)
         except SyncError as exc:
             raise RequestError(str(exc)) from None
+        if not dry_run and self.election is not None:
+            self.election.peer_has_keys()  # it runs this node's configuration, keys included
+        return reply
 
     async def _cmd_config_sync_state(self, who: str) -> dict[str, Any]:
         await self.configsync.ensure_server()

@@ -33,7 +33,7 @@ from hacore.effects.vips import Vip, VipReconciler, keep_own_addresses
 from hacore.history import History
 from hacore.hotwire import Status
 from hacore.infoview import election_info
-from hacore.keys import Keys
+from hacore.keys import Keys, Rotation
 from hacore.logfmt import log
 from hacore.native import fastpath
 from hacore.peerlink import PeerLink
@@ -52,6 +52,7 @@ from hacore.vrrp.machine import (
     Params,
     PeerStatus,
     Ping,
+    Refused,
     Role,
     Send,
     Shutdown,
@@ -84,8 +85,10 @@ class Election:
         self.hotwire_window = ReplayWindow(stored["hotwire"])
         hwm = statefile.load(self.hwm_path, lambda v: type(v) is int and v >= 0, 0)
         self.counter = CounterSource(hwm, now_us(), time.time_ns() // 1000)
+        self.rotation = Rotation(keys)
         self.port = AdvertPort(cfg, keys.vrrp, self.counter if c.auth == AuthMode.HMAC else None, self.vrrp_window,
                                self._on_advert, now_us)
+        self.port.on_refused = lambda link, arrival_us: self._feed(Refused(link, arrival_us))
         self.rx = ReceiveFilter(cfg, self.port.version, self._spawn)
         self.peerlink = (PeerLink(cfg, keys.hotwire, self.counter, self.hotwire_window, self._on_status, now_us)
                          if c.hotwire.interface else None)
@@ -446,7 +449,45 @@ class Election:
     async def _persist_loop(self) -> None:
         while True:
             await asyncio.sleep(PERSIST_EVERY_S)
+            self._advance_keys()
             await self._persist()
+
+    # -- a change of the cluster's keys (hacore.keys.Rotation) --------------------------------
+
+    def rekey(self, keys: Keys, peer_has_it: bool) -> None:
+        self.rotation.start(keys, peer_has_it)
+        self._use_keys()
+
+    def peer_has_keys(self) -> None:
+        """A synchronize this node sent was applied: the peer has this node's keys."""
+        if self.rotation.sealing_old:
+            self.rotation.peer_has_new()
+            self._use_keys()
+
+    def _advance_keys(self) -> None:
+        """The peer has the new keys once it is heard with them on every channel, or once its status on the
+        hotwire names the configuration this node runs (a backup sends no adverts to be heard by)."""
+        if self.rotation.old is None:
+            return
+        choices = [c for c in (self.port.verifier.keys if self.port.verifier else None,
+                               self.peerlink.rx.keys if self.peerlink else None,
+                               self.sync.accept if self.sync else None) if c is not None]
+        peer = self.peer_fresh()
+        same = peer is not None and peer.digest == digest(self.cfg)
+        if (same or all(c.heard_newest for c in choices)) and self.rotation.heard_new():
+            self._use_keys()
+
+    def _use_keys(self) -> None:
+        send, accept = self.rotation.sealing(), self.rotation.accepting()
+        self.port.set_keys(send.vrrp, tuple(k.vrrp for k in accept))
+        if self.peerlink is not None:
+            self.peerlink.key = send.hotwire
+            self.peerlink.rx.keys.set(tuple(k.hotwire for k in accept))
+        if self.sync is not None:
+            self.sync.key = send.hotwire
+            self.sync.accept.set(tuple(k.hotwire for k in accept))
+        log(logger, "keys", sealing="previous" if self.rotation.sealing_old else "new",
+            accepting=len(accept))
 
     async def _persist(self, force_hwm: bool = False) -> None:
         """Counter reserve and replay state to disk, on a thread (fsync)."""
@@ -517,6 +558,8 @@ class Election:
         info |= self.runner.info()
         info["notify"] = dict(self.notifier.counters)
         info["promote_secondaries"] = dict(self.promotion)
+        info["key_change"] = self.rotation.describe()
+        info["held_back"] = self.machine.held_back if self.machine is not None else ""
         info["advert_rx"] = self.rx.info()
         info["sync"] = self.sync.info() if self.sync else {"role": "off", "error": "conntrack sync is switched off"}
         return info

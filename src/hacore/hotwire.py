@@ -16,6 +16,7 @@ import hmac
 import json
 from dataclasses import asdict, dataclass
 
+from hacore.keys import KeyChoice
 from hacore.replay import ReplayWindow
 
 PORT = 3780
@@ -69,11 +70,11 @@ class Receiver:
     """Verifies statuses and refuses replays per sending node."""
 
     def __init__(self, key: bytes, window: ReplayWindow):
-        self.key = key
+        self.keys = KeyChoice(key)
         self.window = window
 
     def accept(self, data: bytes, now_us: int) -> Status | str:
-        status = unseal(self.key, data)
+        status = self.keys.first(lambda k: unseal(k, data))
         if isinstance(status, str):
             return status
         verdict = self.window.check(status.node, status.counter, now_us)

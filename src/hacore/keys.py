@@ -2,6 +2,11 @@
 separate subkey per use (RFC 5869 HKDF-Expand), so a key that leaks from
 one channel opens no other.
 
+A change of the cluster's secrets is carried out without a moment where
+either node refuses the other: each channel accepts the old and the new key
+(KeyChoice) until the peer is heard with the new one, and a node seals with
+the old one until it knows the peer has the new one.
+
 Rules: pure, standard library only. The salt is per cluster (the configured
 key_salt, else the pair of hotwire addresses and the VRID offset), so one
 precomputed dictionary does not fit every deployment. With auth = "pass"
@@ -13,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hacore.config.model import AuthMode, Cluster
 
@@ -54,3 +61,74 @@ def derive(c: Cluster) -> Keys:
     hot_master = master_key(c.hotwire_secret, salt) if own_secret else vrrp_master
     return Keys(hkdf_expand(vrrp_master, b"hacore vrrp advert hmac"),
                 hkdf_expand(hot_master, b"hacore hotwire peer status"))
+
+
+T = TypeVar("T")
+BAD_AUTH = "bad_auth"
+
+
+class KeyChoice:
+    """The keys one channel accepts, the newest last, and whether the peer has been heard with the newest."""
+
+    def __init__(self, key: bytes):
+        self.keys: tuple[bytes, ...] = (key,)
+        self.heard_newest = True
+
+    def set(self, keys: tuple[bytes, ...]) -> None:
+        keys = tuple(dict.fromkeys(keys))  # an unchanged key is one key
+        if keys != self.keys:
+            self.keys = keys
+            self.heard_newest = len(keys) == 1
+
+    def first(self, attempt: Callable[[bytes], T | str]) -> T | str:
+        """attempt(key) with each key until one is not refused as bad_auth; its result, or the refusal."""
+        result: T | str = BAD_AUTH
+        for n, key in enumerate(self.keys):
+            result = attempt(key)
+            if result != BAD_AUTH:
+                if n == len(self.keys) - 1 and not isinstance(result, str):
+                    self.heard_newest = True
+                return result
+        return result
+
+
+class Rotation:
+    """A change of the cluster's keys on this node: what it seals with and accepts meanwhile. A node that
+    changed its own keys seals with the old ones until it knows the peer has the new (a synchronize it sent
+    was applied, or the peer is heard with them); the node that receives them seals with the new at once.
+    Both accept old and new until the peer is heard with the new ones; then the old are dropped."""
+
+    def __init__(self, keys: Keys):
+        self.new = keys
+        self.old: Keys | None = None
+        self.sealing_old = False
+
+    def start(self, keys: Keys, peer_has_it: bool) -> None:
+        if keys == self.new:
+            return
+        self.old, self.new = self.sealing(), keys
+        self.sealing_old = not peer_has_it
+
+    def sealing(self) -> Keys:
+        return self.old if self.sealing_old and self.old is not None else self.new
+
+    def accepting(self) -> tuple[Keys, ...]:
+        return (self.old, self.new) if self.old is not None else (self.new,)
+
+    def peer_has_new(self) -> None:
+        self.sealing_old = False
+
+    def heard_new(self) -> bool:
+        """The peer was heard with the new keys: seal with them and drop the old. True if that changed."""
+        if self.old is None:
+            return False
+        self.old, self.sealing_old = None, False
+        return True
+
+    def describe(self) -> str:
+        if self.old is None:
+            return ""
+        if self.sealing_old:
+            return ("the keys changed here: sealing with the previous ones until the peer has the new ones "
+                    "(`hacore system config synchronize`); accepting both")
+        return "the keys changed: sealing with the new ones, accepting the previous until the peer is heard with them"

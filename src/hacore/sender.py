@@ -48,6 +48,11 @@ class FastSender:
             self.thread.set_hmac(key, counter.base, counter.mono0, counter.last)
         self.scheduling: dict[str, str] = {}
 
+    def rekey(self, key: bytes) -> None:
+        """Seal with key from the next advert on; the counters go on."""
+        if self.counter is not None:
+            self.thread.set_hmac(key, self.counter.base, self.counter.mono0, self.counter.last)
+
     def start(self) -> None:
         self.thread.start()
         self.scheduling = apply_thread(self.thread.tid, self.timing)

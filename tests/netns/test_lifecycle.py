@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from hacore.config.validate import check
 from hacore.lab import faults, netns
-from hacore.lab.topology import Lab
+from hacore.lab.topology import SERVER, Lab
 from hacore.lab.wait import wait_until
 from tests.netns.conftest import config_path, hacore, info, roles
 from tests.netns.test_configsync import exchange_keys, state
@@ -147,3 +147,51 @@ def test_an_own_address_re_added_as_secondary_survives_the_release(make_cluster:
     faults.signal_daemon(lab, "node1", signal.SIGTERM)  # releases every VIP, the primary among them
     wait_until(lambda: roles(lab)[1] == "master", WAIT_S, what="node2 to take over")
     assert "198.51.100.102/24" in faults.addresses(lab, "node1", "lan1")
+
+
+def test_a_passphrase_change_done_the_documented_way_never_makes_both_nodes_master(
+        make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    exchange_keys(lab)
+    hacore(lab, "node1", "system", "config", "synchronize")
+    ping = subprocess.Popen(netns.exec_argv(lab, "client", ["ping", "-q", "-i", "0.002", "-c", "2500", "-W", "1",
+                                                             SERVER]), stdout=subprocess.PIPE, text=True)
+    path = config_path(lab, "node1")
+    path.write_text(path.read_text().replace('passphrase = "insecure"', 'passphrase = "a new one"'))
+    assert "applied live" in hacore(lab, "node1", "system", "config", "load", "start").stdout
+    assert "until the peer has the new ones" in info(lab, "node1")["key_change"]
+    # Three whole delays with only node1 on the new passphrase: node2 still takes its adverts, nobody moves.
+    heard = info(lab, "node2")["adverts_rx"]
+    wait_until(lambda: info(lab, "node2")["adverts_rx"] > heard + 12, WAIT_S,
+               what="node2 to accept three delays of adverts")
+    assert roles(lab) == ("master", "backup") and not info(lab, "node2")["split_brain"]
+    assert "cluster.passphrase" in state(lab, "node1")["sync_reason"]  # pending: the passphrase differs
+    hacore(lab, "node1", "system", "config", "synchronize")
+    wait_until(lambda: info(lab, "node1")["key_change"] == "" and info(lab, "node2")["key_change"] == "", WAIT_S,
+               what="both nodes on the new keys alone")
+    out, _ = ping.communicate(timeout=60)
+    assert " 0% packet loss" in out, out
+    assert roles(lab) == ("master", "backup")
+    assert [e["new"] for e in json.loads(hacore(lab, "node2", "cluster", "history", "--json").stdout)] == ["backup"]
+    # The old passphrase no longer opens anything: a restart of node2 on the new one is heard as before.
+    netns.stop_daemon(lab, "node2")
+    netns.start_daemon(lab, "node2")
+    wait_until(lambda: roles(lab) == ("master", "backup"), WAIT_S, what="node2 back as backup")
+
+
+def test_a_spare_on_another_passphrase_says_why_and_leaves_the_live_master_alone(
+        make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    netns.stop_daemon(lab, "node2")  # edited by hand and restarted: no rotation to carry it over
+    path = config_path(lab, "node2")
+    path.write_text(path.read_text().replace('passphrase = "insecure"', 'passphrase = "a typo"'))
+    netns.start_daemon(lab, "node2")
+    wait_until(lambda: "adverts fail authentication" in info(lab, "node2")["held_back"], WAIT_S,
+               what="node2 to say why it does not take over")
+    refused = info(lab, "node2")["drops"]["lan1"]["bad_auth"]
+    wait_until(lambda: info(lab, "node2")["drops"]["lan1"]["bad_auth"] > refused + 12, WAIT_S,
+               what="three delays of refused adverts")
+    assert roles(lab) == ("master", "backup") and holds_vips(lab, "node1")
+    assert not any(a.startswith("203.0.113.1/") for a in faults.addresses(lab, "node2", "lan2"))
+    faults.go_dark(lab, "node1")  # a dead master is still taken over from
+    wait_until(lambda: roles(lab)[1] == "master" and holds_vips(lab, "node2"), WAIT_S, what="node2 to take over")

@@ -19,6 +19,7 @@ from hacore.vrrp.machine import (
     Machine,
     Params,
     PeerStatus,
+    Refused,
     Send,
     Tick,
     Transition,
@@ -47,6 +48,7 @@ class Sim:
     blocked: set[str] = field(default_factory=set)  # links where VRRP does not arrive
     hotwire_up: bool = True
     stalled: set[str] = field(default_factory=set)
+    wrong_key: set[str] = field(default_factory=set)  # nodes whose adverts the peer refuses (another passphrase)
     log: list[Log] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -89,8 +91,10 @@ class Sim:
         peer = self.other(name)
         for lk in LINKS:
             if self.carrier[(name, lk)] and self.carrier.get((peer, lk), False) and lk not in self.blocked:
-                adv = Advert(lk, IPS[name], priority, self.utd_us // 3, self.now + WIRE_LATENCY_US)
-                heapq.heappush(self._q, (self.now + WIRE_LATENCY_US, next(self._seq), peer, adv))
+                at = self.now + WIRE_LATENCY_US
+                adv: Event = (Refused(lk, at) if name in self.wrong_key
+                              else Advert(lk, IPS[name], priority, self.utd_us // 3, at))
+                heapq.heappush(self._q, (at, next(self._seq), peer, adv))
 
     def set_carrier(self, name: str, link: str, up: bool) -> None:
         self.carrier[(name, link)] = up

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hacore.config import live
-from hacore.config.model import HaInterface, Interface
+from hacore.config.model import AuthMode, HaInterface, Interface
 from hacore.config.parse import parse
 from hacore.configsync.endpoint import version_problem, versions
 from tests.unit.lab_config import NODE1
@@ -34,9 +34,17 @@ def test_links_keys_and_the_nodes_rank_need_a_restart() -> None:
     new = replace(new, node=replace(BASE.node, priority=BASE.node.priority.opposite()),
                   interfaces=tuple(replace(i, addresses=()) if i.name == "lan1" else i for i in BASE.interfaces))
     hard = live.needs_restart(live.changes(BASE, new), BASE, new)
-    assert {"cluster.passphrase", "cluster.ping_check.failures", "node.priority", "interfaces[lan1].addresses"} <= set(
-        hard)
+    assert {"cluster.ping_check.failures", "node.priority", "interfaces[lan1].addresses"} <= set(hard)
     assert any(p.startswith("cluster.ha_interfaces[lan9]") for p in hard)
+
+
+def test_new_secrets_are_live_unless_the_adverts_carry_the_passphrase() -> None:
+    new = with_cluster(passphrase="other", hotwire_secret="another")
+    changed = live.changes(BASE, new)
+    assert live.rekeys(changed) and live.needs_restart(changed, BASE, new) == []
+    old_pass, new_pass = with_cluster(auth=AuthMode.PASS), with_cluster(auth=AuthMode.PASS, passphrase="other")
+    assert live.needs_restart(live.changes(old_pass, new_pass), old_pass, new_pass) == ["cluster.passphrase"]
+    assert "cluster.auth" in live.needs_restart(live.changes(BASE, new_pass), BASE, new_pass)
 
 
 def test_a_schema_mismatch_names_the_node_to_upgrade() -> None:

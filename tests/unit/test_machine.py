@@ -382,3 +382,26 @@ def test_the_demotion_text_says_only_what_is_true_now() -> None:
     assert sim.nodes["n1"].demotion() == ""
     sim.deliver("n1", Maintenance(True))
     assert sim.nodes["n1"].demotion() == "maintenance"
+
+
+def test_a_backup_that_refuses_a_live_masters_adverts_holds_back_and_says_why() -> None:
+    # Another passphrase on n1: its adverts arrive and fail authentication, but the hotwire says it is
+    # a working master. Taking its VIPs would make two masters.
+    sim = formed()
+    sim.wrong_key.add("n1")
+    sim.run(5 * sim.utd_us)
+    assert sim.roles() == ("master", "backup")
+    assert "adverts fail authentication" in sim.nodes["n2"].held_back
+    assert sim.nodes["n2"].counters["takeovers_held_back"] == 1 and not sim.of(SplitBrain)
+    # The master really dies: its status and its refused adverts stop, and n2 takes over.
+    sim.crash("n1")
+    sim.run(2 * sim.utd_us)
+    assert sim.roles() == ("down", "master") and sim.nodes["n2"].held_back == ""
+
+
+def test_refused_adverts_without_the_hotwire_are_a_dead_master() -> None:
+    sim = formed()
+    sim.wrong_key.add("n1")
+    sim.hotwire_up = False
+    sim.run(3 * sim.utd_us)
+    assert sim.roles() == ("master", "master")  # nothing says the peer lives: as without adverts at all

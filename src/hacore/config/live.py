@@ -4,8 +4,9 @@ its election restarted.
 Rules: pure. Live: the failover delay, VIPs on the same HA interfaces, ping
 checks, announcement settings, and everything that only the effects use
 (NAT, the filter, objects, applications, interfaces disabled in backup,
-hooks, DHCP ranges, interface flags). Anything else - which links carry
-VRRP, keys, the hotwire, the node's own rank or addresses - restarts the
+hooks, DHCP ranges, interface flags). New secrets are live too (both keys
+accepted while they change). Anything else - which links carry
+VRRP, the auth mode, the hotwire, the node's own rank or addresses - restarts the
 election, which hands over first; a restart is named with its reasons.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from hacore.config.model import Config
+from hacore.config.model import AuthMode, Config
 from hacore.config.parse import flatten
 
 LIVE = re.compile(r"""^(
@@ -36,15 +37,25 @@ def changes(old: Config, new: Config) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if a.get(k, None) != b.get(k, None))
 
 
+SECRETS = re.compile(r"^cluster\.(passphrase|hotwire_secret|key_salt)$")
+
+
+def rekeys(changed: list[str]) -> bool:
+    """Whether the changes change the cluster's keys."""
+    return any(SECRETS.match(p) for p in changed)
+
+
 def needs_restart(changed: list[str], old: Config, new: Config) -> list[str]:
     """The changes that a running election cannot take live: an interface that carries neither VRRP nor
-    the hotwire (in either configuration) is the effects' alone, whatever changed about it."""
+    the hotwire (in either configuration) is the effects' alone, whatever changed about it. New secrets
+    are taken live (hacore.keys.Rotation) unless the adverts carry the passphrase itself (auth "pass")."""
     cluster_links = {c.cluster.hotwire.interface for c in (old, new)}
     cluster_links |= {h.interface for c in (old, new) for h in c.cluster.ha_interfaces}
+    live_keys = old.cluster.auth == new.cluster.auth != AuthMode.PASS
     out = []
     for p in changed:
         m = INTERFACE.match(p)
-        if LIVE.match(p) or (m is not None and m.group(1) not in cluster_links):
+        if LIVE.match(p) or (m is not None and m.group(1) not in cluster_links) or (live_keys and SECRETS.match(p)):
             continue
         out.append(p)
     return out

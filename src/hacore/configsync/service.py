@@ -52,12 +52,13 @@ MAX_KNOWN = 1000  # digests sent with a request: the newest ones are the ones th
 
 class ConfigSync:
     def __init__(self, state_dir: Path, cfg: Callable[[], Config], text: Callable[[], str],
-                 apply_text: Callable[[str, str, str], Awaitable[Config]], store: Store):
+                 apply_text: Callable[[str, str, str, bool], Awaitable[Config]], store: Store):
         self.keys = KeyFiles(state_dir / "ssh")
         self.record_path = state_dir / "configsync.json"
         self.cfg = cfg  # the running configuration, as the daemon has it now
         self.text = text
-        self.apply_text = apply_text  # (text, who, why) -> the running config; raises on failure (rolled back)
+        # (text, who, why, from the peer) -> the running config; raises on failure (rolled back)
+        self.apply_text = apply_text
         self.store = store
         self.server = Server(self.keys, lambda: self.cfg().cluster.hotwire.remote_address, self._hello,
                              self._receive)
@@ -277,9 +278,9 @@ class ConfigSync:
                     "priority": staged.node.priority.value}
         who, before = f"{str(req.get('who', '?'))[:64]}@{sender}", self.text()
         try:
-            running = await self.apply_text(text, who, f"config sync from {sender}")
+            running = await self.apply_text(text, who, f"config sync from {sender}", True)
             if digest(running) != req.get("digest"):
-                await self.apply_text(before, who, "config sync rolled back")
+                await self.apply_text(before, who, "config sync rolled back", False)
                 raise SyncError("the applied configuration does not hash to the sender's digest")
         except SyncError:
             raise

@@ -29,6 +29,7 @@ from hacore.ctsync import ctnetlink, wire
 from hacore.ctsync.flows import make
 from hacore.ctsync.protocol import Receiver, Sender
 from hacore.ctsync.wire import FLAG_BEGIN, FLAG_END, Data, Message
+from hacore.keys import KeyChoice
 from hacore.logfmt import log
 from hacore.native import fastpath as _fp
 from hacore.replay import CounterSource, ReplayWindow
@@ -48,7 +49,8 @@ class ConntrackSync:
     def __init__(self, key: bytes, counter: CounterSource, window: ReplayWindow, peer: str,
                  send: Callable[[bytes], str], now_us: Callable[[], int], on_complete: Callable[[bool], None],
                  max_payload: int):
-        self.key = key
+        self.key = key  # seals with it
+        self.accept = KeyChoice(key)  # and accepts these
         self.counter = counter
         self.window = window
         self.window_key = f"sync/{peer}"
@@ -292,7 +294,7 @@ class ConntrackSync:
     # -- datagrams and time ----------------------------------------------------------------------
 
     def on_datagram(self, data: bytes) -> None:
-        unsealed = wire.unseal(self.key, data)
+        unsealed = self.accept.first(lambda k: wire.unseal(k, data))
         if isinstance(unsealed, str):
             self.drops[unsealed] += 1
             return

@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import replace
 
+from hacore.keys import BAD_AUTH, KeyChoice
 from hacore.replay import ReplayWindow
 from hacore.vrrp.codec import Advert
 from hacore.vrrp.drops import Checksum, Drop
@@ -43,7 +44,7 @@ class Verifier:
     """Checks the trailer of decoded adverts; replays are refused per link and sender."""
 
     def __init__(self, key: bytes, window: ReplayWindow):
-        self.key = key
+        self.keys = KeyChoice(key)
         self.window = window
 
     def check(self, link: str, data: bytes, src: bytes, dst: bytes, arrival_us: int) -> Drop:
@@ -51,7 +52,8 @@ class Verifier:
         if len(data) < 8 + TRAILER_LEN:
             return Drop.BAD_AUTH
         message, ctr, mac = data[:-TRAILER_LEN], data[-TRAILER_LEN:-MAC_LEN], data[-MAC_LEN:]
-        if not hmac.compare_digest(mac, _mac(self.key, src, dst, message, ctr)):
+        if self.keys.first(lambda k: True if hmac.compare_digest(mac, _mac(k, src, dst, message, ctr))
+                           else BAD_AUTH) == BAD_AUTH:
             return Drop.BAD_AUTH
         verdict = self.window.check(f"{link}|{src.hex()}", int.from_bytes(ctr, "big"), arrival_us)
         return Drop.OK if verdict == "ok" else Drop.REPLAY

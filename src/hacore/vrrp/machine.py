@@ -99,13 +99,21 @@ class PeerStatus:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """An advert that arrived on an HA link and decoded, but failed authentication (a wrong key)."""
+
+    link: str
+    arrival_us: int
+
+
+@dataclass(frozen=True)
 class SyncState:
     """Whether this node holds a complete copy of the master's conntrack table."""
 
     complete: bool
 
 
-Event = Advert | Carrier | Tick | Enable | Maintenance | Ping | Delay | Shutdown | PeerStatus | SyncState
+Event = Advert | Carrier | Tick | Enable | Maintenance | Ping | Delay | Shutdown | PeerStatus | SyncState | Refused
 
 
 # -- actions ------------------------------------------------------------------
@@ -196,6 +204,8 @@ class Machine:
         self._last_announce_us: int | None = None
         self._last_p0 = False  # the newest advert we heard was a resignation
         self._sent_priority = -1
+        self._refused_us: int | None = None  # the newest advert refused for its authentication
+        self.held_back = ""  # why this backup does not take over although it hears no valid advert
 
     # -- derived values ---------------------------------------------------------
 
@@ -310,6 +320,9 @@ class Machine:
                 self.shutting_down = True
             case SyncState(complete):
                 self.sync_complete = complete
+            case Refused(_link, arrival_us):
+                self._refused_us = arrival_us
+                self.counters["adverts_refused"] += 1
             case PeerStatus(role, arrival_us):
                 was_master = self.peer_status is not None and self.peer_status.role == Role.MASTER
                 if role != Role.MASTER:
@@ -412,6 +425,7 @@ class Machine:
         return Send(prio)
 
     def _as_backup(self, prio: int, now_us: int) -> list[Action]:
+        was_held, self.held_back = self.held_back, ""
         peer = self._peer(now_us)
         if peer is not None:
             if self._outranks_us(peer, prio):
@@ -426,7 +440,20 @@ class Machine:
                                now_us)
         if now_us < self._listen_until_us:
             return []
+        if self._refuses_live_master(now_us):
+            if not was_held:
+                self.counters["takeovers_held_back"] += 1
+            self.held_back = ("the peer is master on the hotwire but its adverts fail authentication here "
+                              "(do the passphrases differ?): not taking the VIPs from it")
+            return []
         return self._enter(Role.MASTER, self._why_no_peer(), now_us)
+
+    def _refuses_live_master(self, now_us: int) -> bool:
+        """The peer says on the hotwire, within the delay, that it is a working master, and its adverts arrive
+        but fail authentication: a key mismatch, not a dead master. Taking over would make two masters."""
+        s, delay = self.peer_status, self.p.update_trigger_delay_us
+        return (s is not None and s.role == Role.MASTER and s.priority > 0 and now_us < s.arrival_us + delay
+                and self._refused_us is not None and now_us < self._refused_us + delay)
 
     def _as_spare_in_maintenance(self, now_us: int) -> list[Action]:
         """Maintenance hands the VIPs over; it never leaves them nowhere. A master that resigns
@@ -515,6 +542,8 @@ class Machine:
                 times.append(h.arrival_us + self._master_down_us(h))
         if self.peer_status is not None:
             times.append(self.peer_status.arrival_us + self.p.update_trigger_delay_us)
+        if self._refused_us is not None:
+            times.append(self._refused_us + self.p.update_trigger_delay_us)
         if self._peer_master_since_us is not None:
             times.append(max(self._peer_master_since_us, self.last_change_us) + self.p.update_trigger_delay_us)
         if self._conflict_at_us is not None and self._last_announce_us is not None:
