@@ -211,7 +211,8 @@ class Election:
                         update_trigger_delay_us=round(c.update_trigger_delay_s * 1e6),
                         min_hold_us=round(c.min_hold_s * 1e6), ping_failures=c.ping_check.failures,
                         local_ips=self.port.local_ips,
-                        sync_hold_us=round(c.sync.preempt_hold_s * 1e6) if self.sync else 0)
+                        sync_hold_us=max(1, round(c.sync.preempt_hold_s * 1e6)) if self.sync else 0,
+                        sync_hold_forever=not c.sync.preempt_incomplete)
         self.machine = Machine(params, now_us(), enabled=c.enabled, maintenance=self.maintenance)
         log(logger, "election_started", links=",".join(self.names))
         for name in self.names:

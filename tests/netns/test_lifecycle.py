@@ -195,3 +195,23 @@ def test_a_spare_on_another_passphrase_says_why_and_leaves_the_live_master_alone
     assert not any(a.startswith("203.0.113.1/") for a in faults.addresses(lab, "node2", "lan2"))
     faults.go_dark(lab, "node1")  # a dead master is still taken over from
     wait_until(lambda: roles(lab)[1] == "master" and holds_vips(lab, "node2"), WAIT_S, what="node2 to take over")
+
+
+def test_a_high_node_returning_without_the_hotwire_leaves_the_traffic_where_the_connections_are(
+        make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    faults.go_dark(lab, "node1")
+    wait_until(lambda: roles(lab)[1] == "master" and holds_vips(lab, "node2"), WAIT_S, what="node2 to take over")
+    for link in ("lan1", "lan2"):
+        faults.set_port(lab, "node1", link, True)  # back on the LANs, the hotwire still cut: no table
+    path = config_path(lab, "node1")
+    path.write_text(path.read_text().replace("conntrack = true", "conntrack = true\npreempt_hold_s = 1.0"))
+    netns.start_daemon(lab, "node1")
+    wait_until(lambda: "connection table" in info(lab, "node1")["held_back"], WAIT_S,
+               what="node1 to say it waits for the table")
+    heard = info(lab, "node1")["adverts_rx"]  # past min_hold_s and preempt_hold_s, several times over
+    wait_until(lambda: info(lab, "node1")["adverts_rx"] > heard + 30, WAIT_S, what="node1 to hear node2 a while")
+    assert roles(lab) == ("backup", "master") and holds_vips(lab, "node2")
+    faults.set_hotwire(lab, True)  # the table arrives: now it takes the traffic back
+    wait_until(lambda: roles(lab) == ("master", "backup") and holds_vips(lab, "node1"), 3 * WAIT_S,
+               what="node1 to preempt with the whole table")

@@ -59,6 +59,14 @@ def test_the_forward_filter_exists_only_when_asked_for() -> None:
                                                     {"accept": None}]
 
 
+def test_invalid_input_is_dropped_only_when_asked_for() -> None:
+    assert "input" not in ruleset.render(replace(BASE, forward=Forward()), True, {}).chains
+    r = ruleset.render(BASE, False, {})  # the lab's: drop_invalid_input on, on the backup as on the master
+    assert r.chains["input"]["hook"] == "input"
+    assert r.rules["input"] == [[{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "invalid"}},
+                                 {"counter": None}, {"drop": None}]]
+
+
 def test_a_rebound_application_sends_from_the_vip_only_on_the_master() -> None:
     cfg = replace(BASE, applications=(MAIL,))
     master = ruleset.render(cfg, True, {"mail": 8})

@@ -3,6 +3,8 @@ row for row, preemption, resignation, maintenance, fallback, anti-flap, stalls."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hacore.vrrp.machine import (
@@ -20,6 +22,7 @@ from hacore.vrrp.machine import (
     Send,
     Shutdown,
     SplitBrain,
+    SyncState,
     Tick,
     Transition,
 )
@@ -405,3 +408,22 @@ def test_refused_adverts_without_the_hotwire_are_a_dead_master() -> None:
     sim.hotwire_up = False
     sim.run(3 * sim.utd_us)
     assert sim.roles() == ("master", "master")  # nothing says the peer lives: as without adverts at all
+
+
+@pytest.mark.parametrize("forever", [True, False], ids=["default", "preempt_incomplete"])
+def test_a_returning_high_node_preempts_only_with_the_whole_table(forever: bool) -> None:
+    sim = formed()
+    sim.crash("n1")
+    sim.run(2 * sim.utd_us)
+    assert sim.roles() == ("down", "master")
+    sim.start("n1")
+    sim.nodes["n1"].p = replace(sim.nodes["n1"].p, sync_hold_us=10 * S, sync_hold_forever=forever)
+    sim.run(sim.hold_us + 2 * S)  # no table yet: no preemption, and it says what it waits for
+    assert sim.roles() == ("backup", "master")
+    assert "complete copy of the master's connection table" in sim.nodes["n1"].held_back
+    sim.run(10 * S)
+    if forever:
+        assert sim.roles() == ("backup", "master")  # a healthy master keeps the traffic
+        sim.deliver("n1", SyncState(True))  # the copy is complete
+        sim.run(sim.utd_us)
+    assert sim.roles() == ("master", "backup")

@@ -139,8 +139,11 @@ class Sync:
     """What crosses the hotwire: conntrack replication (UDP/3780) and configuration sync (SSH)."""
 
     conntrack: bool = shared(True)
-    # A returning node preempts only once it holds the master's whole table, or after this long.
+    # A returning node preempts a healthy master only once it holds the master's whole table: taking the
+    # traffic without it ends every connection. With preempt_incomplete it gives up waiting after
+    # preempt_hold_s (the operator's choice to force it).
     preempt_hold_s: float = shared(30.0)
+    preempt_incomplete: bool = shared(False)
     ssh_port: int = shared(22)  # config sync: the SSH endpoint on the hotwire address
 
 
@@ -205,6 +208,9 @@ class Forward:
 
     policy: str = shared("accept")  # accept: hacore does not filter; drop: stateful filter
     new_from: tuple[str, ...] = shared(default_factory=tuple)  # interfaces new connections may come in on
+    # Drop what conntrack calls invalid on input too (the incumbent's ruleset does): a node without a flow's
+    # state then stays silent instead of answering its packets with a reset.
+    drop_invalid_input: bool = shared(False)
 
 
 @dataclass(frozen=True)

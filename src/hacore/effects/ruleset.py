@@ -107,6 +107,9 @@ def render(cfg: Config, master: bool, uids: dict[str, int]) -> Rendered:
             [_ct("status", "dnat"), {"accept": None}],  # port forwards: admitted by their NAT rule
             *([_meta("iifname", name), _ct("state", "new"), {"accept": None}] for name in cfg.forward.new_from),
         ]
+    if cfg.forward.drop_invalid_input:
+        chains["input"] = {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"}
+        rules["input"] = [[_ct("state", "invalid"), {"counter": None}, {"drop": None}]]
     hw = cfg.cluster.hotwire
     if hw.interface and hw.remote_address:
         fam = _family(hw.remote_address)

@@ -187,6 +187,7 @@ conntrack = {"true" if conntrack_sync else "false"}
 [forward]
 policy = "drop"
 new_from = ["lan2"]
+drop_invalid_input = true
 
 [[objects]]
 name = "ha-external-ip"

@@ -173,6 +173,7 @@ class Params:
     # A preempting node waits for a complete copy of the master's conntrack table, at most this
     # long after it became backup (0: no sync, nothing to wait for).
     sync_hold_us: int = 0
+    sync_hold_forever: bool = False  # no preemption at all without the complete table
 
 
 class Machine:
@@ -431,10 +432,15 @@ class Machine:
             if self._outranks_us(peer, prio):
                 return []
             # A live master that we outrank: preempt, but not sooner than the hold, and not before
-            # we hold its connections (bounded: a copy that never completes must not block forever).
+            # we hold its connections (unless told to give up waiting after sync_hold_us).
             if now_us - self.last_change_us < self.p.min_hold_us:
                 return []
-            if not self.sync_complete and now_us - self.last_change_us < self.p.sync_hold_us:
+            waiting = self.p.sync_hold_us > 0 and (self.p.sync_hold_forever
+                                                   or now_us - self.last_change_us < self.p.sync_hold_us)
+            if not self.sync_complete and waiting:
+                self.held_back = ("preemption waits for a complete copy of the master's connection table"
+                                  + ("" if self.p.sync_hold_forever else
+                                     f" (at most {self.p.sync_hold_us / 1e6:g} s)"))
                 return []
             return self._enter(Role.MASTER, f"preempt: peer priority {peer.priority} < ours {prio} on {peer.link}",
                                now_us)
