@@ -47,6 +47,7 @@ from hacore.vrrp.machine import Role
 logger = logging.getLogger("hacore.daemon")
 REQUEST_TIMEOUT_S = 5.0
 EXTC_VARIABLES = {"UPDATE_TRIGGER_DELAY": ("cluster", "update_trigger_delay_s")}
+WRITES = {"config.save", "config.load", "config.rollback", "extc.set", "maintenance.set"}  # requests that write
 DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")  # plain decimal seconds: no signs, exponents, _ or words
 
 
@@ -86,6 +87,7 @@ class Daemon:
         self.started_s = time.time()
         self.bad_requests = 0
         self.last_apply = ""
+        self.disk_problem = ""  # the last request that could not write, until one that writes succeeds
         self.restarts: Counter[str] = Counter()
         self.lateness = looplag.Lateness()
         self.memory_lock = "off (not configured)"
@@ -139,6 +141,7 @@ class Daemon:
             "loop_lateness": self.lateness.info(),
             "memory_lock": self.memory_lock,
             "failovers": election.get("failovers", 0),
+            "degraded": [why for why in (election.get("state_problem"), self.disk_problem) if why],
             "config_digest": digest(self.cfg)[:12],
             "control_bad_requests": self.bad_requests,
             "uptime_s": round(time.time() - self.started_s, 1),
@@ -332,6 +335,8 @@ class Daemon:
             if inspect.isawaitable(data):
                 data = await data
             reply = {"ok": True, "data": data}
+            if cmd in WRITES:
+                self.disk_problem = ""  # a write went through: the disk has room again
         except ConfigError as exc:
             reply = {"ok": False, "error": "; ".join(str(p) for p in exc.problems if not p.warning)}
         except (RequestError, SchemaError) as exc:
@@ -348,6 +353,7 @@ class Daemon:
             return
         except OSError as exc:  # a full disk, a read-only state directory: say what and where
             log(logger, "request_failed", logging.ERROR, error=exc.strerror or repr(exc), file=exc.filename or "-")
+            self.disk_problem = f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}"
             reply = {"ok": False, "error": f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
                      + "; nothing was changed"}
         except Exception as exc:  # a bug must not take the daemon down; the log keeps the traceback

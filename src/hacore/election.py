@@ -103,6 +103,8 @@ class Election:
         self.machine: Machine | None = None
         self.waiting: list[str] = []  # what must exist before the election can start
         self.link_problems: dict[str, str] = {}  # HA link -> why its adverts cannot run now
+        self.state_problem = ""  # why the state directory cannot be written now (a full disk), for cluster info
+        self._hwm_unsaved = False
         self.promotion: dict[str, str] = {}  # HA link -> promote_secondaries in force (own addresses kept)
         self._hotwire_index: int | None = None  # the peer link's socket is bound to this index
         self._starting = False  # a start attempt is under way: events ask for another, not a second one
@@ -144,7 +146,7 @@ class Election:
     def _on_steps(self, change: Change, steps: dict[str, float]) -> None:
         """A role change is carried out: its steps go into its history entry, then the hooks run."""
         if self.history.annotate(change.key, steps):
-            self._spawn(asyncio.to_thread(self.history.save))
+            self._spawn(self._save_history())
         self.notifier.notify(change.old, change.role, change.reason)
 
     def _on_sync_complete(self, complete: bool) -> None:
@@ -380,7 +382,7 @@ class Election:
                 log(logger, "role_change", old=old, new=new, reason=reason)
                 self.history.append(when, str(old), str(new), reason)
                 # The file is fsynced: on a thread, so the VIPs do not wait for the disk.
-                self._spawn(asyncio.to_thread(self.history.save))
+                self._spawn(self._save_history())
             case Announce(reason):
                 log(logger, "announce", reason=reason)
                 self.runner.kick(announce=True)
@@ -388,7 +390,7 @@ class Election:
                 role = str(self.machine.role) if self.machine else "none"
                 log(logger, "note", reason=reason)
                 self.history.append(time.time(), role, role, reason)
-                self._spawn(asyncio.to_thread(self.history.save))
+                self._spawn(self._save_history())
             case SplitBrain(active, reason):
                 log(logger, "split_brain_start" if active else "split_brain_end",
                     logging.WARNING if active else logging.INFO, reason=reason)
@@ -491,18 +493,45 @@ class Election:
             accepting=len(accept))
 
     async def _persist(self, force_hwm: bool = False) -> None:
-        """Counter reserve and replay state to disk, on a thread (fsync)."""
+        """Counter reserve and replay state to disk, on a thread (fsync). A write that fails (a full disk)
+        is reported in `cluster info` and tried again next time; it never stops the election."""
         if self.port.fast is not None:
             self.port.fast.reserve()
-        hwm = self.counter.hwm if force_hwm else self.counter.want_hwm()
-        if hwm is not None:
-            await asyncio.to_thread(statefile.save, self.hwm_path, hwm)
-            if self.port.fast is not None:
-                self.port.fast.persisted(hwm)
-        self.port.report()
-        if self.vrrp_window.dirty or self.hotwire_window.dirty:
-            state = {"vrrp": self.vrrp_window.snapshot(), "hotwire": self.hotwire_window.snapshot()}
-            await asyncio.to_thread(statefile.save, self.replay_path, state)
+        hwm = self.counter.hwm if force_hwm or self._hwm_unsaved else self.counter.want_hwm()
+        try:
+            if hwm is not None:
+                self._hwm_unsaved = True
+                try:
+                    await asyncio.to_thread(statefile.save, self.hwm_path, hwm)
+                    self._hwm_unsaved = False
+                finally:
+                    # Unsaved, the mark still counts: silent adverts would hand the VIPs to the spare while
+                    # this node holds them. The cost: after a restart counters follow the wall clock, so
+                    # only a clock set back meanwhile could have the peer refuse them as replays.
+                    if self.port.fast is not None:
+                        self.port.fast.persisted(hwm)
+            if self.vrrp_window.dirty or self.hotwire_window.dirty:
+                state = {"vrrp": self.vrrp_window.snapshot(), "hotwire": self.hotwire_window.snapshot()}
+                await asyncio.to_thread(statefile.save, self.replay_path, state)
+        except OSError as exc:
+            self._state_failed(exc)
+        else:
+            self._state_failed(None)
+        finally:
+            self.port.report()
+
+    def _state_failed(self, exc: OSError | None) -> None:
+        problem = f"cannot write {exc.filename or 'the state directory'}: {exc.strerror or exc}" if exc else ""
+        if problem != self.state_problem:
+            log(logger, "state_write", logging.ERROR if problem else logging.INFO, problem=problem or "-",
+                state="degraded" if problem else "ok")
+            self.state_problem = problem
+
+    async def _save_history(self) -> None:
+        try:
+            await asyncio.to_thread(self.history.save)
+        except OSError as exc:
+            self._state_failed(exc)
 
     # -- commands and visibility ---------------------------------------------------------------
 
@@ -560,6 +589,7 @@ class Election:
         info["notify"] = dict(self.notifier.counters)
         info["promote_secondaries"] = dict(self.promotion)
         info["key_change"] = self.rotation.describe()
+        info["state_problem"] = self.state_problem
         info["held_back"] = self.machine.held_back if self.machine is not None else ""
         info["advert_rx"] = self.rx.info()
         info["sync"] = self.sync.info() if self.sync else {"role": "off", "error": "conntrack sync is switched off"}

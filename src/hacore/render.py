@@ -85,7 +85,8 @@ def info(data: dict[str, Any]) -> str:
     keys = [k for k in INFO_ORDER if k in data]
     rows = [(k, value_text(data[k])) for k in keys]
     out = table(("attribute", "value"), rows)
-    notes = [f"{k}: {data[k]}" for k in ("cluster_reason", "sync_reason") if data.get(k)]
+    notes = [f"{k}: {data[k]}" for k in ("cluster_reason", "sync_reason", "held_back", "key_change") if data.get(k)]
+    notes += [f"degraded: {why}" for why in data.get("degraded", [])]
     return out + ("\n\n" + "\n".join(notes) if notes else "")
 
 

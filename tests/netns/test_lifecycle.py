@@ -7,6 +7,7 @@ release never takes an own address with it."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from hacore.config.validate import check
 from hacore.lab import faults, netns
 from hacore.lab.topology import SERVER, Lab
 from hacore.lab.wait import wait_until
-from tests.netns.conftest import config_path, hacore, info, roles
+from tests.conftest import is_root, need
+from tests.netns.conftest import FAST, Cleanup, config_path, hacore, info, roles
 from tests.netns.test_configsync import exchange_keys, state
 from tests.netns.test_election import holds_vips, wait_roles
 
@@ -215,3 +217,91 @@ def test_a_high_node_returning_without_the_hotwire_leaves_the_traffic_where_the_
     faults.set_hotwire(lab, True)  # the table arrives: now it takes the traffic back
     wait_until(lambda: roles(lab) == ("master", "backup") and holds_vips(lab, "node1"), 3 * WAIT_S,
                what="node1 to preempt with the whole table")
+
+
+def test_a_full_state_directory_is_a_clear_error_and_nothing_is_half_written(cleanup: Cleanup) -> None:
+    need(is_root(), "network namespace tests need root")
+    lab = Lab(f"t{os.getpid()}disk")
+    cleanup.add(f"lab {lab.name}", lambda: netns.down(lab))
+    netns.up(lab, **FAST)
+    state_dir = lab.node_dir("node1") / "state"
+    state_dir.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(state_dir)], check=True)
+    cleanup.add("the small state directory", lambda: subprocess.run(["umount", "-l", str(state_dir)], check=True))
+    for node in ("node1", "node2"):
+        netns.start_daemon(lab, node)
+    wait_until(lambda: roles(lab) == ("master", "backup"), WAIT_S, what="node1 master, node2 backup")
+    with open(state_dir / "filler", "wb") as f:
+        for _ in range(64):  # 1 MiB in 16 KiB chunks at most: the tmpfs is full well before
+            try:
+                f.write(b"\0" * 16384)
+                f.flush()
+            except OSError:
+                break
+    saved = hacore(lab, "node1", "system", "config", "save", "--name", "before", check=False)
+    assert saved.returncode == 1 and "No space left on device" in saved.stderr, saved.stderr
+    assert "nothing was changed" in saved.stderr and "internal error" not in saved.stderr
+    held = hacore(lab, "node1", "cluster", "maintenance", "set", "1", check=False)
+    assert held.returncode == 1 and "No space left on device" in held.stderr, held.stderr
+    assert info(lab, "node1")["maintenance"] is False
+    wait_until(lambda: any("No space left" in why for why in info(lab, "node1")["degraded"]), WAIT_S,
+               what="cluster info to say the node is degraded")
+    assert not [p for p in state_dir.rglob("*") if ".tmp." in p.name]  # nothing half-written stays
+    assert roles(lab) == ("master", "backup")  # the election goes on
+    assert "persist" not in info(lab, "node1")["task_restarts"]  # the state-saving task did not crash
+    (state_dir / "filler").unlink()
+    assert hacore(lab, "node1", "system", "config", "save", "--name", "before").stdout.startswith("saved before")
+    wait_until(lambda: info(lab, "node1")["degraded"] == [], WAIT_S, what="the node to recover")
+
+
+SLOW_CLIENTS = """
+import json, socket, time
+conns, closed_at_once = [], 0
+for _ in range(15):
+    s = socket.create_connection(("198.18.0.2", 22), timeout=5)
+    s.settimeout(2)
+    try:
+        banner = s.recv(64)
+    except OSError:
+        banner = b""
+    if banner.startswith(b"SSH-"):
+        conns.append(s)
+    else:
+        closed_at_once += 1
+        s.close()
+kept, deadline = len(conns), time.monotonic() + 20
+while conns and time.monotonic() < deadline:  # never authenticating: each must be closed by the server
+    for s in list(conns):
+        s.settimeout(0.5)
+        try:
+            if s.recv(4096) == b"":
+                conns.remove(s)
+        except TimeoutError:
+            pass
+        except OSError:
+            conns.remove(s)
+print(json.dumps({"kept": kept, "closed_at_once": closed_at_once, "still_open": len(conns)}))
+"""
+
+
+def test_unauthenticated_ssh_connections_are_bounded_in_number_and_time(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    exchange_keys(lab)
+    out = json.loads(netns.run_in(lab, "node2", [sys.executable, "-c", SLOW_CLIENTS]).stdout)
+    assert out == {"kept": 10, "closed_at_once": 5, "still_open": 0}, out
+    assert state(lab, "node2")["sync_state"] == "synchronized"  # the peer itself still gets in
+
+
+def test_a_lost_reply_is_no_conflict(make_cluster: Callable[..., Lab]) -> None:
+    lab = make_cluster()
+    exchange_keys(lab)
+    hacore(lab, "node1", "system", "config", "synchronize")
+    record = lab.node_dir("node1") / "state" / "configsync.json"
+    before = record.read_bytes()
+    hacore(lab, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "0.9")
+    hacore(lab, "node1", "system", "config", "synchronize")
+    record.write_bytes(before)  # node2 applied it, but node1 never heard so (the reply was lost)
+    hacore(lab, "node2", "extc", "set", "UPDATE_TRIGGER_DELAY", "1.2")
+    out = hacore(lab, "node2", "system", "config", "synchronize", check=False)
+    assert out.returncode == 0, out.stderr  # node1 has nothing node2 has not seen: not a conflict
+    assert delay_of(lab, "node1") == 1.2
