@@ -135,6 +135,9 @@ def test_the_hotwire_answers_only_the_peer_and_is_not_replicated(make_cluster: C
              "except OSError as e:\n print('no answer', type(e).__name__)\n")
     out = netns.run_in(lab, "client", [sys.executable, "-c", probe]).stdout
     assert out.startswith("no answer"), out  # the LAN, routed through the master, gets nothing
+    netns.run_in(lab, "router", ["ip", "route", "add", "198.18.0.0/24", "via", "198.51.100.101"])
+    out = netns.run_in(lab, "router", [sys.executable, "-c", probe]).stdout
+    assert out.startswith("no answer"), out  # nor does the outside, even with a route
     for node in ("node1", "node2"):
         flows = netns.run_in(lab, node, ["conntrack", "-L", "-d", "198.18.0.2"], check=False).stdout
         assert "dport=22" not in flows and "dport=3780" not in flows, flows
