@@ -13,7 +13,7 @@ BPF_SOURCES = Path("bpf")
 
 
 class BuildPy(build_py):
-    """Copies bpf/*.c and *.h to hacore/bpf_src, where hacore.bpf finds them once installed."""
+    """Copies bpf/*.c and *.h to hacore/bpf_src, where hacore.vrrp.bpf finds them once installed."""
 
     def run(self) -> None:
         super().run()

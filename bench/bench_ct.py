@@ -2,7 +2,7 @@
 conntrack message code as the pure-Python baseline ("py"): parsing ctnetlink
 messages, encoding flows for the hotwire, decoding them on the spare, and
 building the spare's ctnetlink requests. Every case handles the same 1,000
-NATed UDP flows (hacore.lab.ctfill's pattern); bytes on the wire per new
+NATed UDP flows (hacore_lab.ctfill's pattern); bytes on the wire per new
 flow and per update are recorded beside the timings.
 
 Run: tools/run bench (writes the table in bench/README.md).
@@ -25,7 +25,7 @@ MAX_PAYLOAD = 1426  # a 1500-byte hotwire MTU over IPv4
 def _flows() -> np.ndarray:
     if fp is None:
         pytest.skip("the compiled fast path is not built")
-    from hacore.lab import ctfill
+    from hacore_lab import ctfill
 
     return ctfill.flows(N)
 

@@ -19,10 +19,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from hacore.lab.advertbench import markdown as adverts_table
-from hacore.lab.bench import markdown as failover_table
-from hacore.lab.syncbench import markdown as sync_table
-from hacore.lab.takeoverbench import markdown as takeover_table
+from hacore_lab.advertbench import markdown as adverts_table
+from hacore_lab.bench import markdown as failover_table
+from hacore_lab.syncbench import markdown as sync_table
+from hacore_lab.takeoverbench import markdown as takeover_table
 from sender_cost import markdown as sender_table  # bench/ is this script's directory
 
 

@@ -39,7 +39,7 @@ def _thread_cpu_ns(tid: int) -> int:
 def _round(hmac: bool) -> float:
     """CPU ns of the sender thread per advert, one round."""
     from hacore import _fastpath
-    from hacore.replay import CounterSource
+    from hacore.security.replay import CounterSource
     from hacore.vrrp import codec
     from hacore.vrrp.codec import Advert
     from hacore.vrrp.drops import Checksum

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from tests.conftest import need
@@ -31,8 +32,11 @@ def test_sdist_to_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -
     venv = tmp_path / "venv"
     _run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(venv)], tmp_path)
     _run([str(venv / "bin" / "pip"), "install", "-q", str(wheel[0])], tmp_path)
-    where = _run([str(venv / "bin" / "python"), "-c", "import hacore, hacore._fastpath as f; from hacore import bpf; "
-                  "print(hacore.__file__); print(f.__file__); print(bpf.sources_dir())"], tmp_path).split()
+    names = zipfile.ZipFile(wheel[0]).namelist()
+    assert not [n for n in names if n.startswith("hacore_lab")], "the lab is not part of the product wheel"
+    where = _run([str(venv / "bin" / "python"), "-c", "import hacore, hacore._fastpath as f; "
+                  "from hacore.vrrp import bpf; print(hacore.__file__); print(f.__file__); print(bpf.sources_dir())"],
+                 tmp_path).split()
     assert all(str(venv) in w for w in where), where  # nothing comes from the checkout
     config = tmp_path / "hacore.toml"
     config.write_text('[node]\nname = "n1"\n')

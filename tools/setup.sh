@@ -111,11 +111,14 @@ fi
 
 # Rebuild only when the build inputs changed since the last install.
 stamp="$venv/.hacore-build"
-digest=$(cat "$top/pyproject.toml" "$top/setup.py" "$top/MANIFEST.in" "$top"/src/hacore/_fastpath*.{pyx,pxd,pyi,pxi} \
-  "$top"/bpf/*.h | sha256sum | cut -c1-16)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ] || ! "$venv/bin/python" -c 'import hacore._fastpath' 2>/dev/null; then
-  say "building hacore and its compiled fast path (log: $venv/build.log)"
-  if ! "$venv/bin/pip" install -e "$top[test]" >"$venv/build.log" 2>&1; then
+digest=$(cat "$top/pyproject.toml" "$top/src/hacore_lab/pyproject.toml" "$top/setup.py" "$top/MANIFEST.in" \
+  "$top"/src/hacore/_fastpath*.{pyx,pxd,pyi,pxi} "$top"/bpf/*.h | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ] || ! "$venv/bin/python" -c 'import hacore._fastpath, hacore_lab' 2>/dev/null; then
+  say "building hacore and its compiled fast path, and the lab beside it (log: $venv/build.log)"
+  # The lab (src/hacore_lab) is a distribution of its own: the demo, tests and benches use it, the
+  # product wheel does not carry it.
+  if ! { "$venv/bin/pip" install -e "$top[test]" && "$venv/bin/pip" install -e "$top/src/hacore_lab"; } \
+      >"$venv/build.log" 2>&1; then
     tail -n 40 "$venv/build.log" >&2
     say "build failed"
     exit 1

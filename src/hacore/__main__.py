@@ -1,3 +1,3 @@
-from hacore.cli import main
+from hacore.cli.main import main
 
 main()

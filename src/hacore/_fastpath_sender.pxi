@@ -18,7 +18,7 @@
 # itself (7.2 us with the one-shot HMAC(); bench/sender_cost.py). A
 # precomputed ring would save little and would have to guess the send times
 # the counters must keep pace with.
-# Counters never pass the limit Python has persisted (hacore.replay).
+# Counters never pass the limit Python has persisted (hacore.security.replay).
 #
 # Every field below is guarded by mu; the thread holds it while it sends, so
 # a new packet, priority or target list is taken whole, and once set_targets
@@ -102,7 +102,7 @@ cdef enum:
     SND_NAP_NS = 50000000  # the longest single sleep: a stop is seen within this
 
 # The lateness histogram has the loop monitor's buckets, so the two read side by side.
-from hacore.looplag import BUCKETS_US as _BUCKETS_US, bucket_names as _bucket_names
+from hacore.support.looplag import BUCKETS_US as _BUCKETS_US, bucket_names as _bucket_names
 
 assert len(_BUCKETS_US) == SND_BUCKETS - 1
 cdef int64_t _BOUNDS_NS[SND_BUCKETS - 1]
@@ -301,7 +301,7 @@ cdef class AdvertSender:
             free(tmp)
 
     def set_hmac(self, bytes key, long long base, long long mono0_us, long long last) -> None:
-        """Seal adverts: counter = max(last + 1, base + monotonic us - mono0_us), as hacore.replay's
+        """Seal adverts: counter = max(last + 1, base + monotonic us - mono0_us), as hacore.security.replay's
         CounterSource, never beyond the limit set with set_counter_limit."""
         cdef int n = len(key)
         cdef const unsigned char* k = key

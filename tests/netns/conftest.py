@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hacore.control import ControlError, request
-from hacore.lab import netns
-from hacore.lab.topology import Lab
-from hacore.lab.wait import wait_until
+from hacore.control.protocol import ControlError, request
+from hacore_lab import netns
+from hacore_lab.topology import Lab
+from hacore_lab.wait import wait_until
 from tests.conftest import is_root, need
 
 _ids = itertools.count()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from ipaddress import ip_address
 
 from hacore import _fastpath
-from hacore.replay import CounterSource, ReplayWindow
+from hacore.security.replay import CounterSource, ReplayWindow
 from hacore.vrrp import codec
 from hacore.vrrp.auth import Verifier
 from hacore.vrrp.codec import Advert, Expect

@@ -17,9 +17,9 @@ import tomli_w
 
 from hacore.config.store import set_value
 from hacore.config.validate import check
-from hacore.lab import netns
-from hacore.lab.topology import Lab
-from hacore.lab.wait import wait_until
+from hacore_lab import netns
+from hacore_lab.topology import Lab
+from hacore_lab.wait import wait_until
 from tests.netns.conftest import FAST, config_path, hacore, info, roles
 
 HOTWIRE = {"node1": "198.18.0.2", "node2": "198.18.0.3"}

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from hacore.control import request
+from hacore.control.protocol import request
 from hacore.ctsync import wire
-from hacore.lab import ctfill, failover, faults, netns
-from hacore.lab.topology import CLIENT, EXT_VIP, SERVER, Lab
-from hacore.lab.wait import wait_until
+from hacore_lab import ctfill, failover, faults, netns
+from hacore_lab.topology import CLIENT, EXT_VIP, SERVER, Lab
+from hacore_lab.wait import wait_until
 from tests.netns.conftest import FAST, info, roles
 
 VIP = EXT_VIP.split("/")[0]
@@ -49,7 +49,7 @@ def test_without_sync_the_snat_stream_dies_at_failover(make_cluster: Callable[..
     assert any(seen.split()[:2] == ["tcp", VIP] for seen in result.server_saw), result.server_saw  # through SNAT
     assert not result.stream["survived"], result.stream
     # node2's strict tracking knew nothing of the stream: its mid-stream packets were invalid there.
-    dropped = netns.run_in(lab, "node2", [*PY, "hacore.lab.firewall", "invalid"]).stdout
+    dropped = netns.run_in(lab, "node2", [*PY, "hacore_lab.firewall", "invalid"]).stdout
     assert int(dropped) > 0
 
 
@@ -58,12 +58,12 @@ def test_tcp_and_udp_through_snat_survive_kill_9_and_the_high_node_returning(
     lab = make_cluster()
     wait_until(lambda: sync(lab, "node2").get("complete"), 10, what="node2 to hold the master's table")
     report, peers = lab.run_dir / "stream.json", lab.run_dir / "peers.txt"
-    server = subprocess.Popen(netns.exec_argv(lab, "router", [*PY, "hacore.lab.stream", "serve", "--bind", SERVER,
+    server = subprocess.Popen(netns.exec_argv(lab, "router", [*PY, "hacore_lab.stream", "serve", "--bind", SERVER,
                                                               "--seconds", "60", "--peers", str(peers)]))
     try:
         wait_until(lambda: f"{SERVER}:5001" in netns.run_in(lab, "router", ["ss", "-ltnH"]).stdout, 10,
                    what="the stream server")
-        client = subprocess.Popen(netns.exec_argv(lab, "client", [*PY, "hacore.lab.stream", "client", "--to", SERVER,
+        client = subprocess.Popen(netns.exec_argv(lab, "client", [*PY, "hacore_lab.stream", "client", "--to", SERVER,
                                                                   "--seconds", "9", "--report", str(report)]))
         wait_until(lambda: peers.exists() and len(peers.read_text().splitlines()) == 2, 5, what="both flows")
         faults.signal_daemon(lab, "node1", signal.SIGKILL)
@@ -96,14 +96,14 @@ def _udp_through(lab: Lab, sport: int) -> str:
 def test_50000_flows_reach_the_backup_and_carry_traffic_after_takeover(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
     base = count(lab, "node2")
-    made = json.loads(netns.run_in(lab, "node1", [*PY, "hacore.lab.ctfill", "--count", "50000", "--probe"]).stdout)
+    made = json.loads(netns.run_in(lab, "node1", [*PY, "hacore_lab.ctfill", "--count", "50000", "--probe"]).stdout)
     assert made == {"created": 50001, "seconds": made["seconds"], "requests": 50001}
     wait_until(lambda: count(lab, "node2") >= base + 50001 and sync(lab, "node2")["complete"], 60,
                what="50,001 flows on node2")
     s1, s2 = sync(lab, "node1"), sync(lab, "node2")
     assert s2["flows"] >= 50001 and s2["drops"] == {} and s1["event_overruns"] == 0
     peers = lab.run_dir / "peers.txt"
-    server = subprocess.Popen(netns.exec_argv(lab, "router", [*PY, "hacore.lab.stream", "serve", "--bind", SERVER,
+    server = subprocess.Popen(netns.exec_argv(lab, "router", [*PY, "hacore_lab.stream", "serve", "--bind", SERVER,
                                                               "--seconds", "30", "--peers", str(peers)]))
     try:
         faults.signal_daemon(lab, "node1", signal.SIGKILL)
@@ -124,10 +124,10 @@ def test_datagrams_lost_on_the_hotwire_are_repaired_also_right_after_a_backup_re
     drop = ("table inet hacore_test_loss { chain input { type filter hook input priority -10; "
             "udp dport 3780 ip saddr 198.18.0.2 numgen random mod 10 < 3 drop; }; }")
     faults.nft(lab, "node2", drop)  # 30% of what node1 sends is lost
-    netns.run_in(lab, "node1", [*PY, "hacore.lab.ctfill", "--count", "5000"])
+    netns.run_in(lab, "node1", [*PY, "hacore_lab.ctfill", "--count", "5000"])
     netns.stop_daemon(lab, "node2")  # restarted while the loss goes on: its start-up handshake suffers too
     netns.start_daemon(lab, "node2")
-    netns.run_in(lab, "node1", [*PY, "hacore.lab.ctfill", "--count", "5000", "--first", "5000"])
+    netns.run_in(lab, "node1", [*PY, "hacore_lab.ctfill", "--count", "5000", "--first", "5000"])
     wait_until(lambda: (s := sync(lab, "node2")).get("complete") and s["flows"] == sync(lab, "node1")["flows"], 30,
                what="node2 complete despite the loss")
     netns.run_in(lab, "node2", ["nft", "delete", "table", "inet", "hacore_test_loss"])
@@ -147,7 +147,7 @@ def test_garbage_and_forged_sync_datagrams_are_counted_and_sync_carries_on(make_
     netns.run_in(lab, "node1", [sys.executable, "-c", code, forged.hex(), truncated.hex(), (b"HCT" * 300).hex()])
     wait_until(lambda: sync(lab, "node2")["drops"].get("bad_auth", 0) >= 2 and sync(lab, "node2")["drops"].get(
         "short", 0) >= 1, 5, what="the bad datagrams counted")
-    netns.run_in(lab, "node1", [*PY, "hacore.lab.ctfill", "--count", "100"])
+    netns.run_in(lab, "node1", [*PY, "hacore_lab.ctfill", "--count", "100"])
     wait_until(lambda: sync(lab, "node2")["flows"] >= 100 and sync(lab, "node2")["complete"], 10,
                what="sync carrying on")
     assert roles(lab) == ("master", "backup")
@@ -158,7 +158,7 @@ def test_an_event_overrun_is_repaired_at_once_from_a_dump(make_cluster: Callable
     monkeypatch.setenv("HACORE_CT_EVENT_RCVBUF", str(64 << 10))  # the daemons' event buffer: 64 KB
     lab = make_cluster()
     wait_until(lambda: sync(lab, "node2").get("complete"), 10, what="a complete copy")
-    netns.run_in(lab, "node1", [*PY, "hacore.lab.ctfill", "--count", "20000"])  # far more than 64 KB of events
+    netns.run_in(lab, "node1", [*PY, "hacore_lab.ctfill", "--count", "20000"])  # far more than 64 KB of events
     wait_until(lambda: sync(lab, "node1")["event_overruns"] >= 1, 10, what="the overrun seen")
     try:
         wait_until(lambda: (s := sync(lab, "node2")).get("complete") and s["flows"] >= 20000, 30,

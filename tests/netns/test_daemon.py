@@ -12,11 +12,11 @@ import sys
 import pytest
 
 from hacore.config.validate import check
-from hacore.control import request
-from hacore.lab import netns
-from hacore.lab.faults import addresses
-from hacore.lab.topology import NODES, Lab
-from hacore.lab.wait import wait_until
+from hacore.control.protocol import request
+from hacore_lab import netns
+from hacore_lab.faults import addresses
+from hacore_lab.topology import NODES, Lab
+from hacore_lab.wait import wait_until
 from tests.netns.conftest import config_path, hacore
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hacore.lab import faults, netns
-from hacore.lab.topology import EXT_VIP, INT_VIP, NODES, SERVER, Lab
-from hacore.lab.wait import wait_until
+from hacore_lab import faults, netns
+from hacore_lab.topology import EXT_VIP, INT_VIP, NODES, SERVER, Lab
+from hacore_lab.wait import wait_until
 from tests.netns.conftest import FAST, drops_seen, hacore, info, roles
 
 VIPS = {"lan1": {"198.51.100.101/24", "2001:db8:100::101/64"}, "lan2": {"203.0.113.1/24", "2001:db8:200::1/64"}}

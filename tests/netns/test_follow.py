@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from hacore.lab import netns
-from hacore.lab.topology import CLIENT, EXT_VIP, SERVER, Lab
-from hacore.lab.wait import wait_until
+from hacore_lab import netns
+from hacore_lab.topology import CLIENT, EXT_VIP, SERVER, Lab
+from hacore_lab.wait import wait_until
 from tests.conftest import is_root, need
 from tests.netns.conftest import FAST, Cleanup, hacore, info, roles
 
@@ -30,7 +30,7 @@ WAIT_S = 15  # a bound on a hang, not a speed requirement
 
 
 def config(lab: Lab) -> dict[str, str]:
-    app = f"{sys.executable} -m hacore.lab.app {{}} --pidfile {lab.run_dir}/apps/dhcp"
+    app = f"{sys.executable} -m hacore_lab.app {{}} --pidfile {lab.run_dir}/apps/dhcp"
     return {
         "cluster_extra": f'''disabled_interfaces_in_backup = ["wan0"]
 notify = ["{lab.run_dir}/hang.sh", "{lab.run_dir}/record.sh"]
@@ -106,13 +106,13 @@ def app_running(lab: Lab, node: str) -> bool:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"hacore.lab.app" in argv and b"run" in argv:
+        if b"hacore_lab.app" in argv and b"run" in argv:
             return True
     return False
 
 
 def serve(lab: Lab, role: str, bind: str, port: int, cleanup: Cleanup) -> None:
-    proc = subprocess.Popen(netns.exec_argv(lab, role, [*PY, "hacore.lab.whoami", "serve", "--bind", bind,
+    proc = subprocess.Popen(netns.exec_argv(lab, role, [*PY, "hacore_lab.whoami", "serve", "--bind", bind,
                                                         "--port", str(port), "--seconds", "120"]))
     cleanup.add(f"whoami in {role}", lambda: (proc.kill(), proc.wait()))
     wait_until(lambda: f"{bind}:{port}" in netns.run_in(lab, role, ["ss", "-ltnH"]).stdout, 10,
@@ -121,7 +121,7 @@ def serve(lab: Lab, role: str, bind: str, port: int, cleanup: Cleanup) -> None:
 
 def seen_from(lab: Lab, role: str, to: str, port: int = 5002, user: str | None = None) -> str:
     """The source address the far end saw for a connection made in role's namespace."""
-    argv = [*PY, "hacore.lab.whoami", "ask", "--to", to, "--port", str(port)]
+    argv = [*PY, "hacore_lab.whoami", "ask", "--to", to, "--port", str(port)]
     if user is not None:
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
     return netns.run_in(lab, role, argv).stdout.split()[0]

@@ -10,11 +10,11 @@ import signal
 
 import pytest
 
-from hacore.lab import faults, netns
-from hacore.lab.keepalived import Keepalived, config
-from hacore.lab.topology import Lab
-from hacore.lab.wait import holds_for, wait_until
 from hacore.vrrp.rank import Rank
+from hacore_lab import faults, netns
+from hacore_lab.keepalived import Keepalived, config
+from hacore_lab.topology import Lab
+from hacore_lab.wait import holds_for, wait_until
 from tests.conftest import is_root, need
 from tests.netns.conftest import Cleanup, info
 

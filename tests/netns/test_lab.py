@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from hacore.lab import netns
-from hacore.lab.faults import addresses
-from hacore.lab.topology import NODE_ADDR, ROLES, Lab
+from hacore_lab import netns
+from hacore_lab.faults import addresses
+from hacore_lab.topology import NODE_ADDR, ROLES, Lab
 from tests.netns.conftest import Cleanup
 
 

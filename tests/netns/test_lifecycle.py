@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable
 
 from hacore.config.validate import check
-from hacore.lab import faults, netns
-from hacore.lab.topology import SERVER, Lab
-from hacore.lab.wait import wait_until
+from hacore_lab import faults, netns
+from hacore_lab.topology import SERVER, Lab
+from hacore_lab.wait import wait_until
 from tests.conftest import is_root, need
 from tests.netns.conftest import FAST, Cleanup, config_path, hacore, info, roles
 from tests.netns.test_configsync import exchange_keys, state

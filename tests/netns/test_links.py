@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hacore.lab import faults, netns
-from hacore.lab.topology import Lab
-from hacore.lab.wait import wait_until
+from hacore_lab import faults, netns
+from hacore_lab.topology import Lab
+from hacore_lab.wait import wait_until
 from tests.netns.conftest import info
 
 INT_VIP = "203.0.113.1/24"

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from hacore import hotwire
-from hacore.lab import faults, netns
-from hacore.lab.topology import Lab
-from hacore.lab.wait import wait_until
+from hacore.hotwire import status as hotwire
+from hacore_lab import faults, netns
+from hacore_lab.topology import Lab
+from hacore_lab.wait import wait_until
 from tests.netns.conftest import hacore, info
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from hacore.lab import netns
-from hacore.lab.topology import SERVER, Lab
-from hacore.lab.wait import wait_until
+from hacore_lab import netns
+from hacore_lab.topology import SERVER, Lab
+from hacore_lab.wait import wait_until
 from tests.conftest import is_root, need
 from tests.netns.conftest import Cleanup, drops_seen, hacore, info, roles
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from hacore.lab.topology import Lab, node_config
+from hacore_lab.topology import Lab, node_config
 
 NODE1 = node_config(Lab("unit"), "node1")
 NODE2 = node_config(Lab("unit"), "node2")

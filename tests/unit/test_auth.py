@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 from types import ModuleType
 
-from hacore.replay import ReplayWindow
+from hacore.security.replay import ReplayWindow
 from hacore.vrrp.auth import TRAILER_LEN, Verifier, seal
 from hacore.vrrp.codec import Advert, Expect
 from hacore.vrrp.drops import Checksum, Drop

@@ -8,8 +8,9 @@ from collections import Counter
 
 import pytest
 
-from hacore import pingcheck, supervise
 from hacore.config.model import PingCheck
+from hacore.support import supervise
+from hacore.vrrp import pingcheck
 
 
 def test_a_task_that_dies_is_logged_counted_and_restarted(monkeypatch: pytest.MonkeyPatch,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from hacore import render
-from hacore.cli import cli
+from hacore.cli import render
+from hacore.cli.main import cli
 from hacore.config.store import set_value
 from tests.unit.lab_config import NODE1
 

@@ -11,10 +11,10 @@ from ipaddress import ip_address
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 
-from hacore import hotwire
 from hacore.effects.announce import garp_frame, na_message
 from hacore.effects.vips import Vip, encode, outcome
-from hacore.replay import ReplayWindow
+from hacore.hotwire import status as hotwire
+from hacore.security.replay import ReplayWindow
 
 A = Vip.of("lan1", "198.51.100.101/24")
 B = Vip.of("lan2", "2001:db8:200:0::1/64")

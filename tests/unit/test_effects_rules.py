@@ -8,13 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hacore.cli.render import history, steps_text
 from hacore.config.model import Application, Cluster, Config, Forward, Interface, NatKind, NatRule, NetworkObject
 from hacore.config.parse import parse
 from hacore.effects import ruleset
 from hacore.effects.ifaces import managed, plan
 from hacore.effects.services import Backend, desired
-from hacore.history import History
-from hacore.render import history, steps_text
+from hacore.node.history import History
 from tests.unit.lab_config import NODE1
 
 BASE = parse(NODE1)

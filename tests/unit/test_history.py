@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hacore import history
-from hacore.history import History
+from hacore.node import history
+from hacore.node.history import History
 
 
 def test_history_survives_a_restart(tmp_path: Path) -> None:

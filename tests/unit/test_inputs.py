@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hacore.commands import SchemaError, check
-from hacore.logfmt import LogfmtFormatter
+from hacore.control.schema import SchemaError, check
+from hacore.support.logfmt import LogfmtFormatter
 from tests.unit.test_cli import run
 
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 from ipaddress import ip_address
 from pathlib import Path
 
-from hacore import hotwire
 from hacore.config.model import AuthMode, Cluster, Hotwire
-from hacore.keys import cluster_salt, derive, hkdf_expand
+from hacore.hotwire import status as hotwire
+from hacore.security.keys import cluster_salt, derive, hkdf_expand
 from hacore.vrrp import codec as codec_py
 from hacore.vrrp.auth import seal
 from hacore.vrrp.codec import Advert

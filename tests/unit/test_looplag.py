@@ -1,6 +1,6 @@
-"""The loop-lateness histogram (hacore.looplag.Lateness)."""
+"""The loop-lateness histogram (hacore.support.looplag.Lateness)."""
 
-from hacore.looplag import BUCKETS_US, Lateness
+from hacore.support.looplag import BUCKETS_US, Lateness
 
 
 def test_samples_land_in_their_buckets_and_the_worst_is_kept() -> None:

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from types import ModuleType
 
-from hacore.replay import ReplayWindow
+from hacore.security.replay import ReplayWindow
 from hacore.vrrp.auth import TRAILER_LEN, Verifier, seal
 from hacore.vrrp.codec import Advert, Expect
 from hacore.vrrp.drops import AuthType, Checksum, Drop

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hacore.replay import DRIFT_PPM, RESERVE_US, TOLERANCE_US, CounterSource, ReplayWindow
+from hacore.security.replay import DRIFT_PPM, RESERVE_US, TOLERANCE_US, CounterSource, ReplayWindow
 
 S = 1_000_000
 

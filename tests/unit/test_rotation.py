@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hacore.keys import BAD_AUTH, KeyChoice, Keys, Rotation
+from hacore.security.keys import BAD_AUTH, KeyChoice, Keys, Rotation
 
 OLD, NEW, NEWER = Keys(b"v-old", b"h-old"), Keys(b"v-new", b"h-new"), Keys(b"v-newer", b"h-newer")
 

@@ -8,7 +8,7 @@ from hacore.config.model import HaInterface
 from hacore.config.parse import parse
 from hacore.config.validate import vrid_moves
 from hacore.configsync.standby import problems
-from hacore.links import LinkInfo
+from hacore.support.links import LinkInfo
 from tests.unit.lab_config import NODE2
 
 N2 = parse(NODE2)

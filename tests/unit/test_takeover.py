@@ -8,8 +8,8 @@ import asyncio
 from collections.abc import Callable
 
 from hacore.config.model import Cluster, Config
+from hacore.effects.takeover import TakeoverRunner
 from hacore.effects.vips import Plan, Vip
-from hacore.takeover import TakeoverRunner
 
 VIPS = {Vip.of("lan1", "198.51.100.101/24"), Vip.of("lan2", "2001:db8:200::1/64")}
 DEADLINE_S = 5.0  # a bound on a hang, not a speed requirement

@@ -3,7 +3,7 @@ silence, and how far its first gratuitous ARP was from its first advert."""
 
 from __future__ import annotations
 
-from hacore.lab.takeoverbench import leads_ms, parse
+from hacore_lab.takeoverbench import leads_ms, parse
 
 A, B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 VIP = "203.0.113.1"

@@ -48,7 +48,7 @@ def rekeys(changed: list[str]) -> bool:
 def needs_restart(changed: list[str], old: Config, new: Config) -> list[str]:
     """The changes that a running election cannot take live: an interface that carries neither VRRP nor
     the hotwire (in either configuration) is the effects' alone, whatever changed about it. New secrets
-    are taken live (hacore.keys.Rotation) unless the adverts carry the passphrase itself (auth "pass")."""
+    are taken live (hacore.security.keys.Rotation) unless the adverts carry the passphrase itself (auth "pass")."""
     cluster_links = {c.cluster.hotwire.interface for c in (old, new)}
     cluster_links |= {h.interface for c in (old, new) for h in c.cluster.ha_interfaces}
     live_keys = old.cluster.auth == new.cluster.auth != AuthMode.PASS

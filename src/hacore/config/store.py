@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hacore.atomic import TMP_MARK, atomic_write
 from hacore.config.model import Config
 from hacore.config.parse import SECRETS, ConfigError, Problem, digest, flatten, mask, parse, to_dict
 from hacore.config.tomledit import rewrite
 from hacore.config.validate import check
+from hacore.support.atomic import TMP_MARK, atomic_write
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 START = "start"

@@ -26,7 +26,7 @@ import asyncssh
 from hacore import __version__
 from hacore.config.model import SCHEMA_VERSION
 from hacore.configsync.sshkeys import KeyFiles, SshKeyError
-from hacore.logfmt import log
+from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.configsync")
 PROTOCOL_VERSION = 1

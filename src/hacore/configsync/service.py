@@ -27,7 +27,6 @@ from ipaddress import ip_interface
 from pathlib import Path
 from typing import Any
 
-from hacore import statefile
 from hacore.config.model import Config
 from hacore.config.parse import ConfigError, digest
 from hacore.config.store import Store
@@ -36,7 +35,8 @@ from hacore.configsync import merge, standby
 from hacore.configsync.endpoint import Server, SyncError, call
 from hacore.configsync.sshkeys import KeyFiles, SshKeyError
 from hacore.effects.nft import NftError, NftReconciler
-from hacore.logfmt import log
+from hacore.support import statefile
+from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.configsync")
 REFRESH_S = 10.0

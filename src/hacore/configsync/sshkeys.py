@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncssh
 
-from hacore.atomic import atomic_write
+from hacore.support.atomic import atomic_write
 
 KEY_TYPES = {"ed25519": "ssh-ed25519", "rsa": "ssh-rsa"}
 RSA_BITS = 3072

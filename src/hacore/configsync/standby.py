@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from ipaddress import ip_interface
 
-from hacore import links
 from hacore.config.model import Config
-from hacore.links import LinkInfo
+from hacore.support import links
+from hacore.support.links import LinkInfo
 
 
 def problems(cfg: Config, found: dict[str, LinkInfo], before: Config) -> list[str]:

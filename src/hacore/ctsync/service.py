@@ -8,7 +8,7 @@ are accepted only from the peer's hotwire address, sealed with the hotwire
 key and replay-checked with the node's counters. The spare writes through
 into its kernel as datagrams arrive - so a takeover finds the table in
 place, with nothing to commit - on one worker thread, in order; a takeover
-waits for the writes in flight (hacore.takeover asks flush()) before any
+waits for the writes in flight (hacore.effects.takeover asks flush()) before any
 VIP moves. Dumps run on a thread too, so the event loop keeps its timers.
 """
 
@@ -29,10 +29,10 @@ from hacore.ctsync import ctnetlink, wire
 from hacore.ctsync.flows import make
 from hacore.ctsync.protocol import Receiver, Sender
 from hacore.ctsync.wire import FLAG_BEGIN, FLAG_END, Data, Message
-from hacore.keys import KeyChoice
-from hacore.logfmt import log
 from hacore.native import fastpath as _fp
-from hacore.replay import CounterSource, ReplayWindow
+from hacore.security.keys import KeyChoice
+from hacore.security.replay import CounterSource, ReplayWindow
+from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.ctsync")
 TICK_S = 0.02

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 
 from hacore.effects.proc import run
-from hacore.logfmt import log
+from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.notify")
 QUEUE_MAX = 64  # changes waiting for hooks; beyond this the oldest is dropped (and counted)

@@ -1,1 +1,3 @@
-"""VRRP: the advert codecs (pure reference and compiled twin) and, later, the election machine."""
+"""The election, from packet to decision to advert: codec, machine, timing, advert port, sender, receive filter,
+ping checks.
+"""

@@ -3,9 +3,9 @@ of an 8-byte counter and a 16-byte truncated HMAC-SHA256 over source,
 destination, the message (checksum zeroed) and the counter. The trailer sits
 inside the VRRP checksum, so captures still decode as VRRP.
 
-Rules: pure; the caller passes the counter (hacore.replay.CounterSource)
+Rules: pure; the caller passes the counter (hacore.security.replay.CounterSource)
 and the arrival time. Without the passphrase nobody on an HA segment can
-forge a takeover, and hacore.replay.ReplayWindow refuses a captured advert,
+forge a takeover, and hacore.security.replay.ReplayWindow refuses a captured advert,
 also after a restart of either node.
 """
 
@@ -16,8 +16,8 @@ import hmac
 from collections.abc import Callable
 from dataclasses import replace
 
-from hacore.keys import BAD_AUTH, KeyChoice
-from hacore.replay import ReplayWindow
+from hacore.security.keys import BAD_AUTH, KeyChoice
+from hacore.security.replay import ReplayWindow
 from hacore.vrrp.codec import Advert
 from hacore.vrrp.drops import Checksum, Drop
 

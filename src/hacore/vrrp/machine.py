@@ -213,7 +213,7 @@ class Machine:
     @property
     def advert_interval_us(self) -> int:
         """How often we send: a quarter of the delay, while the adverts announce a third as their
-        Max Adver Int (hacore.adverts.interval_cs). The backup waits the whole delay (the seed's
+        Max Adver Int (hacore.vrrp.port.interval_cs). The backup waits the whole delay (the seed's
         promise: the switchover comes that long after the failure, no skew added), i.e. three
         announced intervals; sending every quarter puts a fourth advert inside that wait, so three
         adverts in a row may be lost, or one may be late by three quarters of the delay, before the

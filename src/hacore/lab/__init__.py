@@ -1,1 +1,0 @@
-"""A real two-node cluster in network namespaces: topology (pure) and netns (I/O)."""

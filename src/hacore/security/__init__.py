@@ -1,0 +1,1 @@
+"""Security: the cluster keys (derivation, rotation) and the replay-proof message counters."""

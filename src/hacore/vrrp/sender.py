@@ -1,0 +1,123 @@
+"""The advert sender thread (hacore._fastpath.AdvertSender) as the daemon
+uses it: its lease, its counters' reserve, and the scheduling a node opts
+into (real-time priority, CPU affinity, locked memory).
+
+Rules: the thread decides nothing; the machine says which priority and
+how often, and renews the lease with every advert it would have sent. What
+was asked of the kernel and what it granted is kept, so `cluster info` can
+say which settings are in force and why the others are not.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+from hacore.config.model import Realtime, Timing
+from hacore.native import fastpath
+from hacore.security.replay import CounterSource
+
+# The lease: how long the thread keeps sending without hearing from the control plane. The asyncio
+# loop woke up to 119 ms late under a forwarding flood (issue 9's soak), and a lease the loop can miss
+# while merely busy would turn load into the very false failover the thread exists to prevent; twice
+# that is the floor. Above it, one delay: a wedged control plane is silent within about a delay more
+# than a dead node would be.
+LEASE_MIN_US = 250_000
+
+_POLICY = {Realtime.FIFO: os.SCHED_FIFO, Realtime.RR: os.SCHED_RR}
+
+
+def lease_us(update_trigger_delay_us: int) -> int:
+    return max(LEASE_MIN_US, update_trigger_delay_us)
+
+
+def available() -> bool:
+    return fastpath is not None
+
+
+class FastSender:
+    """One AdvertSender thread with the node's scheduling applied."""
+
+    def __init__(self, key: bytes, counter: CounterSource | None, timing: Timing):
+        assert fastpath is not None
+        self.timing = timing
+        self.thread = fastpath.AdvertSender()
+        self.counter = counter
+        if counter is not None:
+            self.thread.set_hmac(key, counter.base, counter.mono0, counter.last)
+        self.scheduling: dict[str, str] = {}
+
+    def rekey(self, key: bytes) -> None:
+        """Seal with key from the next advert on; the counters go on."""
+        if self.counter is not None:
+            self.thread.set_hmac(key, self.counter.base, self.counter.mono0, self.counter.last)
+
+    def start(self) -> None:
+        self.thread.start()
+        self.scheduling = apply_thread(self.thread.tid, self.timing)
+
+    def go(self, priority: int, period_us: int, update_trigger_delay_us: int) -> bool:
+        return self.thread.go(priority, period_us * 1000, lease_us(update_trigger_delay_us) * 1000)
+
+    def quiet(self) -> None:
+        self.thread.quiet()
+
+    def stop(self) -> None:
+        """Priority 0 once more if it was sending, then the thread is joined."""
+        self.thread.stop()
+
+    def set_targets(self, targets: list[tuple[int, bytes, bytes, bytes, int, bytes]]) -> None:
+        self.thread.set_targets(targets)
+
+    def reserve(self) -> None:
+        """Before the high-water mark is computed: the thread's counters count as used."""
+        if self.counter is not None:
+            self.counter.observe(self.thread.counter_last)
+
+    def persisted(self, hwm: int) -> None:
+        """The mark is on disk: counters up to it may be used."""
+        self.thread.set_counter_limit(hwm)
+
+    def stats(self) -> dict[str, Any]:
+        return self.thread.stats() | {"tid": self.thread.tid}
+
+
+def apply_thread(tid: int, timing: Timing) -> dict[str, str]:
+    """Real-time policy and CPU affinity for the sender thread; each setting says what came of it."""
+    out: dict[str, str] = {}
+    if timing.realtime == Realtime.OFF:
+        out["realtime"] = "off (not configured)"
+    else:
+        try:
+            os.sched_setscheduler(tid, _POLICY[timing.realtime], os.sched_param(timing.realtime_priority))
+            out["realtime"] = f"{timing.realtime} priority {timing.realtime_priority}"
+        except OSError as exc:
+            out["realtime"] = f"not in force: {_why(exc, 'CAP_SYS_NICE or LimitRTPRIO')}"
+    if not timing.cpu_affinity:
+        out["cpu_affinity"] = "any CPU (not configured)"
+    else:
+        try:
+            os.sched_setaffinity(tid, set(timing.cpu_affinity))
+            out["cpu_affinity"] = ",".join(map(str, sorted(os.sched_getaffinity(tid))))
+        except OSError as exc:
+            out["cpu_affinity"] = f"not in force: {_why(exc, 'CPUs of this cpuset')}"
+    return out
+
+
+def lock_memory(timing: Timing) -> str:
+    """mlockall for the whole daemon, when configured; what came of it."""
+    if not timing.lock_memory:
+        return "off (not configured)"
+    if fastpath is None:
+        return "not in force: hacore._fastpath is not built"
+    err = fastpath.lock_memory()
+    if err:
+        return f"not in force: {_why(OSError(err, os.strerror(err)), 'CAP_IPC_LOCK or LimitMEMLOCK')}"
+    return "locked (current and future pages)"
+
+
+def _why(exc: OSError, needs: str) -> str:
+    if exc.errno in (errno.EPERM, errno.EACCES, errno.ENOMEM):
+        return f"{exc.strerror} (needs {needs})"
+    return exc.strerror or str(exc)

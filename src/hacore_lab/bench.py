@@ -1,0 +1,150 @@
+"""`hacore bench failover`: the outage a client sees when the master loses
+power, and whether its connections live on, for three stacks side by side:
+hacore, keepalived alone, and keepalived + conntrackd (FTFW over UDP on the
+same hotwire, committed by conntrack-tools' notify script). Same lab (two
+stateful, NATing firewalls), same traffic, same fault.
+
+Rules: every run builds its own lab and removes it, also on failure. The
+fault lands at a random phase of the master's advert cycle, so each stack's
+spread is the one a real failure meets; each stack's configured master-down
+time is reported beside its outage. Stacks whose programs are missing are
+left out and say so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hacore.control.protocol import request
+from hacore.vrrp.machine import ADVERTS_PER_DELAY
+from hacore_lab import failover, faults, netns
+from hacore_lab.conntrackd import Conntrackd
+from hacore_lab.keepalived import Keepalived, config
+from hacore_lab.topology import NODES, Lab
+from hacore_lab.wait import wait_until
+
+VIP_INT = "203.0.113.1/24"
+KEEPALIVED_BACKUP_PRIORITY = 100
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    delay_s: float  # hacore UPDATE_TRIGGER_DELAY
+    advert_int_s: float  # keepalived advert_int (VRRPv3)
+
+
+CASES = (
+    Case("defaults (seed: 2 s delay; keepalived: advert_int 1)", 2.0, 1.0),
+    Case("same detection time (hacore 0.361 s delay; keepalived advert_int 0.1)", 0.361, 0.1),
+)
+
+
+def master_down_s(stack: str, case: Case) -> float:
+    """When the spare declares the master dead, as configured (RFC 5798: 3 x advert + skew)."""
+    if stack == "hacore":
+        return case.delay_s
+    return 3 * case.advert_int_s + (256 - KEEPALIVED_BACKUP_PRIORITY) / 256 * case.advert_int_s
+
+
+def advert_interval_s(stack: str, case: Case) -> float:
+    return case.delay_s / ADVERTS_PER_DELAY if stack == "hacore" else case.advert_int_s
+
+
+def _has_vip(lab: Lab, node: str) -> bool:
+    return VIP_INT in faults.addresses(lab, node, "lan2")
+
+
+def _measure(lab: Lab, expect_s: float, phase_s: float) -> failover.Result:
+    wait_until(lambda: _has_vip(lab, "node1") and not _has_vip(lab, "node2"), 15 + 5 * expect_s,
+               what="node1 to hold the VIPs alone")
+    return failover.measure(
+        lab, fail=lambda: faults.go_dark(lab, "node1"),
+        taken_over=lambda: time.time() if _has_vip(lab, "node2") else None,
+        expect_s=expect_s, stable=lambda: _has_vip(lab, "node1"), extra_baseline_s=phase_s)
+
+
+def run_hacore(lab: Lab, case: Case, phase_s: float) -> failover.Result:
+    netns.up(lab, delay_s=case.delay_s, ipv6=False)
+    for node in NODES:
+        netns.start_daemon(lab, node)
+    wait_until(lambda: request(lab.socket("node2"), "info")["sync"].get("complete"), 15,
+               what="node2's copy complete")
+    return _measure(lab, case.delay_s, phase_s)
+
+
+def _keepalived(lab: Lab, case: Case, phase_s: float, with_conntrackd: bool) -> failover.Result:
+    netns.up(lab, ipv6=False)
+    notify = {n: str(Conntrackd(lab, n).script) for n in NODES} if with_conntrackd else {}
+    for node, priority in (("node1", 200), ("node2", KEEPALIVED_BACKUP_PRIORITY)):
+        Keepalived(lab, node, config(3, priority, case.advert_int_s, links=("lan1", "lan2"),
+                                     notify=notify.get(node, "")))
+    return _measure(lab, master_down_s("keepalived", case) + 0.2, phase_s)
+
+
+STACKS: dict[str, tuple[Callable[[Lab, Case, float], failover.Result], tuple[str, ...]]] = {
+    "hacore": (run_hacore, ()),
+    "keepalived": (lambda lab, case, phase: _keepalived(lab, case, phase, False), ("keepalived",)),
+    "keepalived+conntrackd": (lambda lab, case, phase: _keepalived(lab, case, phase, True),
+                              ("keepalived", "conntrackd")),
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile: with few runs p99 is the maximum, and says so by being equal to it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def run(runs: int, progress: Callable[[str], None], seed: int | None = None) -> dict[str, Any]:
+    rng = random.Random(seed)
+    stacks = {name: fn for name, (fn, needs) in STACKS.items() if all(shutil.which(p) for p in needs)}
+    missing = sorted(set(STACKS) - set(stacks))
+    rows = []
+    for case in CASES:
+        for stack, fn in stacks.items():
+            outages, phases, survived, udp_kept = [], [], 0, 0
+            for n in range(runs):
+                lab = Lab(f"b{os.getpid()}{list(STACKS).index(stack)}{n}")
+                phase = rng.uniform(0, advert_interval_s(stack, case))
+                progress(f"{case.name}: {stack} run {n + 1}/{runs} (fault at advert phase {phase * 1e3:.0f} ms)")
+                try:
+                    r = fn(lab, case, phase)
+                finally:
+                    netns.down(lab)
+                outages.append(r.outage_ms)
+                phases.append(round(phase * 1e3, 1))
+                survived += bool(r.stream["survived"])
+                udp_kept += sum(s.startswith("udp ") for s in r.server_saw) == 1
+            rows.append({"case": case.name, "stack": stack, "master_down_ms": round(master_down_s(stack, case) * 1e3),
+                         "outage_ms": outages, "phase_ms": phases, "p50_ms": statistics.median(outages),
+                         "p99_ms": percentile(outages, 99), "max_ms": max(outages),
+                         "tcp_lost": runs - survived, "udp_port_kept": udp_kept, "runs": runs})
+    for row in rows:
+        base = next(r for r in rows if r["case"] == row["case"] and r["stack"] == "hacore")
+        row["p50_vs_hacore"] = round(row["p50_ms"] / base["p50_ms"], 2)
+    return {"runs": runs, "rows": rows, "missing": missing}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["| case | stack | master down (configured) | outage p50 | p99 | max | p50 vs hacore | TCP connections "
+             "lost | UDP flows kept their port |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['case']} | {r['stack']} | {r['master_down_ms']} ms | {r['p50_ms']:.0f} ms | "
+                     f"{r['p99_ms']:.0f} ms | {r['max_ms']:.0f} ms | {r['p50_vs_hacore']:.2f}x | "
+                     f"{r['tcp_lost']}/{r['runs']} | {r['udp_port_kept']}/{r['runs']} |")
+    lines += ["", f"{report['runs']} runs per row, the fault at a random phase of the advert cycle; p99 is the "
+                  "nearest-rank percentile (with few runs, the maximum)."]
+    if report["missing"]:
+        lines.append(f"Not measured (programs missing): {', '.join(report['missing'])}.")
+    lines.append("Every outage (ms): " + "; ".join(f"{r['stack']} {r['case'].split(' (')[0]} {r['outage_ms']}"
+                                                    for r in report["rows"]))
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""`hacore lab`: build, inspect, demonstrate and remove the namespace lab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from hacore.cli.kit import Failure, command
+from hacore_lab import demo, netns
+from hacore_lab.topology import NODES, Lab
+
+name_option = click.option("--name", default="lab", show_default=True, help="lab name (namespace prefix hacore-NAME-)")
+
+
+def _progress(msg: str) -> None:
+    click.echo(f"lab: {msg}", err=True)
+
+
+@click.group()
+def lab() -> None:
+    """A real two-node cluster in network namespaces on this machine."""
+
+
+def _up(the_lab: Lab) -> dict[str, Any]:
+    _progress(f"building namespaces {the_lab.prefix}*")
+    try:
+        netns.up(the_lab)
+        for node in NODES:
+            _progress(f"starting the daemon on {node}")
+            netns.start_daemon(the_lab, node)
+    except (netns.LabError, TimeoutError) as exc:
+        netns.down(the_lab)
+        raise Failure(str(exc)) from None
+    return netns.status(the_lab)
+
+
+def _status_text(st: dict[str, Any]) -> str:
+    if not st["up"]:
+        return f"lab {st['lab']}: down"
+    lines = [f"lab {st['lab']}: up ({len(st['namespaces'])} namespaces)"]
+    for node, d in st["daemons"].items():
+        lines.append(f"  {node}: pid {d['pid'] or '-'}  hacore -s {d['socket']} cluster info")
+    return "\n".join(lines)
+
+
+@command(lab, "up")
+@name_option
+def lab_up(ctx: click.Context, name: str) -> tuple[Any, str]:
+    """Build the lab and start a daemon on each node."""
+    st = _up(Lab(name))
+    return st, _status_text(st)
+
+
+@command(lab, "down")
+@name_option
+@click.option("--all", "every", is_flag=True, help="every hacore lab on this machine, whoever built it")
+def lab_down(ctx: click.Context, name: str, every: bool) -> tuple[Any, str]:
+    """Remove the lab: processes, namespaces, files (idempotent)."""
+    removed = netns.down(None if every else Lab(name))
+    return {"removed": removed}, "\n".join(removed) or "nothing to remove"
+
+
+@command(lab, "status")
+@name_option
+def lab_status(ctx: click.Context, name: str) -> tuple[Any, str]:
+    """What of the lab exists."""
+    st = netns.status(Lab(name))
+    return st, _status_text(st)
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks that need the lab (micro benchmarks: tools/run bench)."""
+
+
+@command(bench, "failover")
+@click.option("--runs", type=click.IntRange(1, 50), default=8, show_default=True, help="runs per case and stack")
+@click.option("--seed", type=int, default=None, help="seed of the random fault phases (to repeat a run)")
+def bench_failover(ctx: click.Context, runs: int, seed: int | None) -> tuple[Any, str]:
+    """Outage and lost connections when the master loses power: hacore, keepalived, keepalived + conntrackd."""
+    from hacore_lab import bench as failover_bench
+
+    try:
+        report = failover_bench.run(runs, _progress, seed)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, failover_bench.markdown(report)
+
+
+@command(bench, "sync")
+@click.option("--flows", "sizes", type=click.IntRange(1000, 500_000), multiple=True, default=(100_000, 250_000),
+              show_default=True, help="flows in the burst (repeatable)")
+def bench_sync(ctx: click.Context, sizes: tuple[int, ...]) -> tuple[Any, str]:
+    """Conntrack replication: hacore beside conntrackd, bursts of flows, lag, takeover to a complete table."""
+    from hacore_lab import syncbench
+
+    try:
+        report = syncbench.run(sizes, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, syncbench.markdown(report)
+
+
+@command(bench, "takeover")
+@click.option("--switchovers", type=click.IntRange(2, 200), default=20, show_default=True,
+              help="switchovers per stack (back and forth)")
+def bench_takeover(ctx: click.Context, switchovers: int) -> tuple[Any, str]:
+    """Decision to first GARP/NA round, per step: hacore beside keepalived."""
+    from hacore_lab import takeoverbench
+
+    try:
+        report = takeoverbench.run(switchovers, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, takeoverbench.markdown(report)
+
+
+@command(bench, "adverts")
+@click.option("--delay", "delays", type=click.FloatRange(0.03, 2.0), multiple=True, default=(0.1, 0.03),
+              show_default=True, help="UPDATE_TRIGGER_DELAY of the soak cases (repeatable)")
+@click.option("--soak-seconds", type=click.FloatRange(10, 3600), default=120, show_default=True,
+              help="length of each soak case")
+@click.option("--interval-seconds", type=click.FloatRange(5, 3600), default=30, show_default=True,
+              help="length of each interval-error case")
+@click.option("--junk-seconds", type=click.FloatRange(5, 3600), default=30, show_default=True,
+              help="length of each junk-VRRP case")
+@click.option("--part", "parts", type=click.Choice(["interval", "soak", "junk"]), multiple=True,
+              default=("interval", "soak", "junk"), show_default=True, help="which parts to run (repeatable)")
+def bench_adverts(ctx: click.Context, delays: tuple[float, ...], soak_seconds: float, interval_seconds: float,
+                  junk_seconds: float, parts: tuple[str, ...]) -> tuple[Any, str]:
+    """Advert interval error and false failovers under load: hacore beside keepalived and the loop sender."""
+    from hacore_lab import advertbench
+
+    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds, parts)
+    _progress(f"{len(items)} cases, about {sum(s for _, s in items) / 60 + len(items) * 0.2:.0f} minutes")
+    try:
+        report = advertbench.run(items, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, advertbench.markdown(report)
+
+
+@command(lab, "demo")
+@name_option
+@click.option("--delay", "delay_s", type=click.FloatRange(0.03, 122.85), default=2.0, show_default=True,
+              help="UPDATE_TRIGGER_DELAY in seconds")
+@click.option("--keep", is_flag=True, help="leave the lab up afterwards")
+def lab_demo(ctx: click.Context, name: str, delay_s: float, keep: bool) -> tuple[Any, str]:
+    """Form the cluster, fail the master under traffic, show the outage and the TCP stream."""
+    the_lab = Lab(name)
+    if netns.own_namespaces(the_lab):
+        _progress(f"removing an earlier lab {name}")
+        netns.down(the_lab)
+    try:
+        report = demo.run(the_lab, delay_s, _progress)
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    finally:
+        if not keep:
+            _progress("removing the lab")
+            netns.down(the_lab)
+    return report, demo.text(report)
