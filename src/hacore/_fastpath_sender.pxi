@@ -92,7 +92,7 @@ cdef extern from "<openssl/params.h>" nogil:
     OSSL_PARAM OSSL_PARAM_construct_end()
 
 cdef enum:
-    SND_MAX_TARGETS = 24  # hacore.vrrp.rank.MAX_LINKS links, two families each
+    SND_MAX_TARGETS = 24  # hacore.config.model.MAX_HA_INTERFACES links, two families each
     SND_MAX_MSG = 8 + 255 * 16 + 8   # header, 255 IPv6 addresses, or the v2 auth data
     SND_CTR_LEN = 8
     SND_MAC_LEN = 16

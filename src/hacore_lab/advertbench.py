@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hacore.control.protocol import ControlError, request
-from hacore.vrrp.machine import ADVERTS_PER_DELAY
+from hacore.vrrp.timing import ADVERTS_PER_DELAY
 from hacore_lab import faults, netns
 from hacore_lab.bench import KEEPALIVED_BACKUP_PRIORITY, percentile
 from hacore_lab.keepalived import Keepalived, config

@@ -13,7 +13,6 @@ left out and say so.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import shutil
@@ -24,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hacore.control.protocol import request
-from hacore.vrrp.machine import ADVERTS_PER_DELAY
+from hacore.support.stats import percentile
+from hacore.vrrp.timing import ADVERTS_PER_DELAY
 from hacore_lab import failover, faults, netns
 from hacore_lab.conntrackd import Conntrackd
 from hacore_lab.keepalived import Keepalived, config
@@ -96,12 +96,6 @@ STACKS: dict[str, tuple[Callable[[Lab, Case, float], failover.Result], tuple[str
     "keepalived+conntrackd": (lambda lab, case, phase: _keepalived(lab, case, phase, True),
                               ("keepalived", "conntrackd")),
 }
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: with few runs p99 is the maximum, and says so by being equal to it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def run(runs: int, progress: Callable[[str], None], seed: int | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def test_bcc_compiles_and_loads_our_programs_without_touching_lib_modules() -> N
     release = os.uname().release
     own_before = os.path.exists(f"/lib/modules/{release}")
     # In a child process: bcc stays resident in whoever imports it, and the test run should not carry it.
-    out = subprocess.run([sys.executable, "-c", "from hacore import bpf; p = bpf.probe(); print(p.usable); "
+    out = subprocess.run([sys.executable, "-c", "from hacore.vrrp import bpf; p = bpf.probe(); print(p.usable); "
                           "print(p.reason)"], capture_output=True, text=True, timeout=120, check=True).stdout
     usable, reason = out.splitlines()[:2]
     need(usable == "True", f"BPF unusable here: {reason}")

@@ -248,11 +248,9 @@ def test_maintenance_is_refused_when_the_peer_cannot_take_over(make_cluster: Cal
 def test_maintenance_never_strands_the_vips_when_the_spare_has_just_died(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
     faults.signal_daemon(lab, "node2", signal.SIGKILL)
-    # Its last status is older than the window maintenance asks a fresh one within (two thirds of the delay,
-    # two announced intervals); it may still be "seen" within the delay.
-    window_ms = 2 * info(lab, "node1")["update_trigger_delay_s"] * 1000 / 3
-    wait_until(lambda: (p := info(lab, "node1")["rank"]["peer"])["seen"] is False or p["age_ms"] > window_ms,
-               5, what="the spare's status to age")
+    # Its last status is older than the delay: the machine's one rule for the peer's status (also what
+    # `cluster info` shows as seen) no longer counts it.
+    wait_until(lambda: info(lab, "node1")["rank"]["peer"]["seen"] is False, 5, what="the spare's status to age")
     proc = hacore(lab, "node1", "cluster", "maintenance", "set", "1", check=False)
     assert proc.returncode == 1 and "no status on the hotwire within" in proc.stderr, proc.stderr
     assert info(lab, "node1")["maintenance"] is False
@@ -268,7 +266,7 @@ def test_maintenance_never_strands_the_vips_when_the_spare_has_just_died(make_cl
 
 def test_stalled_master_comes_back_to_exactly_one_master(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
-    announced = info(lab, "node1")["announcements"]
+    before = info(lab, "node1")
     faults.signal_daemon(lab, "node1", signal.SIGSTOP)
     try:
         wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 5, what="node2 takes over")
@@ -276,9 +274,14 @@ def test_stalled_master_comes_back_to_exactly_one_master(make_cluster: Callable[
         faults.signal_daemon(lab, "node1", signal.SIGCONT)
     wait_roles(lab, ("master", "backup"))
     wait_until(lambda: holds_no_vip(lab, "node2"), 5, what="node2 to drop the VIPs")
-    # One re-announcement round, not one per queued advert.
-    per_round = sum(len(v) for v in VIPS.values())
-    assert info(lab, "node1")["announcements"] - announced <= per_round * 3
+    # Re-announced for the conflict and when it ended (seen here once more, also before this change: an
+    # advert of the peer's read after its "backup" status), never once per queued advert: a stall queues
+    # dozens. Each re-announcement is one round and its repeats.
+    after = info(lab, "node1")
+    again = after["machine_counters"].get("announce_again", 0) - before["machine_counters"].get("announce_again", 0)
+    assert 1 <= again <= 3
+    per_round, repeat = sum(len(v) for v in VIPS.values()), 3  # garp_repeat: the first round and two more
+    assert after["announcements"] - before["announcements"] <= again * repeat * per_round
     wait_until(lambda: info(lab, "node1")["uptime_s"] > 0, 1, what="node1 answers")
     assert roles(lab) == ("master", "backup")
 
@@ -329,10 +332,12 @@ for payload in [b"", b"HC", b"XXXX" + bytes(40), b"HCS1" + bytes(40), b"HCS1{}" 
 def test_garbage_on_the_hotwire_port_is_counted_and_ignored(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
     netns.run_in(lab, "node2", [sys.executable, "-c", SEND_UDP, "198.18.0.3", "198.18.0.2"])
-    wait_until(lambda: sum(info(lab, "node1")["drops"].get("hotwire", {}).values()) >= 5, 5,
+    wait_until(lambda: sum(info(lab, "node1")["drops"].get("hotwire", {}).values()) >= 6, 5,
                what="the hotwire drops to be counted")
     drops = info(lab, "node1")["drops"]["hotwire"]
-    assert drops["short"] >= 2 and drops["bad_magic"] >= 1 and drops["bad_auth"] >= 2 and drops["too_long"] >= 1
+    # The envelope is checked before anything inside it is read: a body no MAC vouches for is bad_auth,
+    # whatever magic it starts with (a genuine body's own refusals: tests/unit/test_hotwire.py).
+    assert drops["short"] >= 3 and drops["bad_auth"] >= 3
     assert roles(lab) == ("master", "backup")
     assert info(lab, "node1")["rank"]["peer"]["seen"]  # the real peer is still heard
 

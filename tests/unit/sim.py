@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from hacore.vrrp.machine import (
     Action,
     Advert,
+    Announced,
     Carrier,
     Event,
     Machine,
     Params,
     PeerStatus,
     Refused,
+    Role,
     Send,
     Tick,
     Transition,
@@ -49,6 +51,7 @@ class Sim:
     hotwire_up: bool = True
     stalled: set[str] = field(default_factory=set)
     wrong_key: set[str] = field(default_factory=set)  # nodes whose adverts the peer refuses (another passphrase)
+    takeover_us: int = 0  # from becoming master to its VIPs and first announcement out (then Announced)
     log: list[Log] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -86,6 +89,8 @@ class Sim:
             self.log.append(Log(self.now, name, action))
             if isinstance(action, Send):
                 self._send(name, action.priority)
+            if isinstance(action, Transition) and action.new == Role.MASTER:  # the takeover runs, then says so
+                heapq.heappush(self._q, (self.now + self.takeover_us, next(self._seq), name, Announced()))
 
     def _send(self, name: str, priority: int) -> None:
         peer = self.other(name)
@@ -137,8 +142,8 @@ class Sim:
             return
         for name in list(self.nodes):
             if name not in self.stalled and self.other(name) in self.nodes:
-                self.deliver(self.other(name), PeerStatus(self.nodes[name].role, self.now,
-                                                          self.nodes[name].priority()))
+                m = self.nodes[name]
+                self.deliver(self.other(name), PeerStatus(m.role, self.now, m.priority(), m.maintenance))
 
     def roles(self) -> tuple[str, str]:
         return tuple(str(self.nodes[n].role) if n in self.nodes else "down" for n in ("n1", "n2"))  # type: ignore[return-value]

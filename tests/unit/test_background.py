@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 
 import pytest
 
 from hacore.config.model import PingCheck
 from hacore.support import supervise
+from hacore.support.counters import Counters
 from hacore.vrrp import pingcheck
 
 
@@ -24,8 +24,8 @@ def test_a_task_that_dies_is_logged_counted_and_restarted(monkeypatch: pytest.Mo
             raise RuntimeError(f"boom {len(runs)}")
         await asyncio.Event().wait()  # the third run stays healthy
 
-    async def scenario() -> Counter[str]:
-        restarts: Counter[str] = Counter()
+    async def scenario() -> Counters:
+        restarts = supervise.COUNTERS.new()
         task = supervise.start("watch", work, restarts)
         while len(runs) < 3:
             await asyncio.sleep(0.001)
@@ -36,7 +36,7 @@ def test_a_task_that_dies_is_logged_counted_and_restarted(monkeypatch: pytest.Mo
 
     with caplog.at_level(logging.ERROR):
         restarts = asyncio.run(scenario())
-    assert restarts == Counter({"watch": 2})
+    assert restarts.view("restarts") == {"watch": 2}
     failures = [r for r in caplog.records if r.getMessage() == "task_failed"]
     assert len(failures) == 2 and all(r.exc_info for r in failures)  # with the traceback
     assert "boom 1" in str(failures[0].exc_info[1])

@@ -68,3 +68,14 @@ def test_a_diff_names_an_added_port_forward_as_added() -> None:
     changed = [line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
     assert changed and all(line.startswith("+nat[dnat lan1 tcp/443].") for line in changed), changed
     assert "+nat[dnat lan1 tcp/443].port = 443" in changed
+
+
+def test_a_synchronize_is_refused_only_when_it_would_lose_a_change_the_sender_has_not_seen() -> None:
+    from hacore.configsync.conflict import refusal
+
+    assert refusal("node2", "node1", "b", "b", [], [], True) == ""  # equal content is never a conflict
+    assert refusal("node2", "node1", "b", "c", ["b"], [], True) == ""  # the sender had ours: it is newer
+    assert refusal("node2", "node1", "b", "c", [], [], False) == ""  # never synchronized: nothing to lose
+    assert refusal("node2", "node1", "b", "a", ["a"], ["a"], True).startswith(
+        "node2 has a newer configuration than node1")
+    assert refusal("node2", "node1", "b", "c", ["a"], ["a"], True).startswith("conflict: both nodes changed")

@@ -1,11 +1,10 @@
-"""Pure parts of the effects and the hotwire: VIP requests, announcement frames, peer status."""
+"""Pure parts of the effects: VIP requests, announcement frames."""
 
 from __future__ import annotations
 
 import errno
 import socket
 import struct
-from dataclasses import replace
 from ipaddress import ip_address
 
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
@@ -13,8 +12,6 @@ from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 
 from hacore.effects.announce import garp_frame, na_message
 from hacore.effects.vips import Vip, encode, outcome
-from hacore.hotwire import status as hotwire
-from hacore.security.replay import ReplayWindow
 
 A = Vip.of("lan1", "198.51.100.101/24")
 B = Vip.of("lan2", "2001:db8:200:0::1/64")
@@ -63,23 +60,3 @@ def test_unsolicited_na_overrides_with_our_mac() -> None:
     assert m[8:24] == ip_address("2001:db8:200::1").packed and m[24:26] == b"\x02\x01" and m[26:32] == mac
 
 
-STATUS = hotwire.Status("node1", "master", 52, False, 1000, "abc")
-
-
-def test_status_round_trip_and_replay() -> None:
-    rx = hotwire.Receiver(KEY, ReplayWindow())
-    assert rx.accept(hotwire.seal(KEY, STATUS), 1000) == STATUS
-    assert rx.accept(hotwire.seal(KEY, STATUS), 1000) == "replay"
-    assert rx.accept(hotwire.seal(KEY, replace(STATUS, counter=1001)), 1000) == replace(STATUS, counter=1001)
-
-
-def test_status_bad_input_is_a_reason_not_an_exception() -> None:
-    good = hotwire.seal(KEY, STATUS)
-    assert hotwire.unseal(KEY, b"HCS1") == "short"
-    assert hotwire.unseal(KEY, b"XXXX" + good[4:]) == "bad_magic"
-    assert hotwire.unseal(bytes(32), good) == "bad_auth"
-    assert hotwire.unseal(KEY, good + b"x" * 2000) == "too_long"
-    forged = b'{"node":"x"}'
-    assert hotwire.unseal(KEY, b"HCS1" + forged + hotwire._mac(KEY, forged)) == "malformed"
-    wrong_type = b'{"counter":"1","digest":"","maintenance":false,"node":"n","priority":1,"role":"master"}'
-    assert hotwire.unseal(KEY, b"HCS1" + wrong_type + hotwire._mac(KEY, wrong_type)) == "malformed"

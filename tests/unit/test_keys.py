@@ -9,6 +9,7 @@ from ipaddress import ip_address
 from pathlib import Path
 
 from hacore.config.model import AuthMode, Cluster, Hotwire
+from hacore.hotwire import envelope
 from hacore.hotwire import status as hotwire
 from hacore.security.keys import cluster_salt, derive, hkdf_expand
 from hacore.vrrp import codec as codec_py
@@ -56,9 +57,10 @@ def test_hmac_advert_trailer_known_answer() -> None:
 
 
 def test_hotwire_status_known_answer() -> None:
+    """A status in the hotwire's one envelope: body | counter | HMAC-SHA256[:16] over both."""
     v = KAT["status"]
-    status = hotwire.Status("node1", "master", 200, False, v["counter"], "ab" * 32)
-    assert hotwire.seal(bytes.fromhex(v["key"]), status).hex() == v["wire"]
+    status = hotwire.Status("node1", "master", 200, False, "ab" * 32)
+    assert envelope.seal(bytes.fromhex(v["key"]), hotwire.encode(status), v["counter"]).hex() == v["wire"]
 
 
 def test_hmac_trailer_is_the_documented_construction() -> None:

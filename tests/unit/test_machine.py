@@ -10,6 +10,7 @@ import pytest
 from hacore.vrrp.machine import (
     Advert,
     Announce,
+    Announced,
     Carrier,
     Delay,
     Enable,
@@ -349,9 +350,57 @@ def test_a_new_delay_changes_the_advert_interval_live() -> None:
     m.handle(Tick(), 0)
     m.handle(Tick(), 2 * S)
     assert m.role == "master"
+    m.handle(Announced(), 2 * S)
     m.handle(Delay(600 * MS), 2 * S)
     sends = [t for t in range(2 * S, 4 * S, MS) if any(isinstance(a, Send) for a in m.handle(Tick(), t))]
     assert sends[1] - sends[0] == 150 * MS  # a quarter of the new delay
+
+
+def test_a_new_master_advertises_only_once_its_vips_and_first_announcement_are_out() -> None:
+    """Its first advert before that would make the peer yield while the neighbours still point at the peer."""
+    m = _machine()
+    m.handle(Tick(), 0)
+    acts = m.handle(Tick(), 2 * S)
+    assert m.role == "master" and not [a for a in acts if isinstance(a, Send)]
+    assert m.deadline_us() is None or m.deadline_us() > 2 * S  # holding does not spin the timer
+    assert not [a for a in m.handle(Tick(), 2 * S + 600 * MS) if isinstance(a, Send)]  # an interval later: still
+    assert [a for a in m.handle(Announced(), 2 * S + 700 * MS) if isinstance(a, Send)] == [Send(m.priority())]
+    assert m.deadline_us() == 2 * S + 700 * MS + m.advert_interval_us
+
+
+def test_a_competing_master_does_not_make_a_holding_master_speak_early() -> None:
+    m = _machine()
+    m.handle(Tick(), 0)
+    m.handle(Tick(), 2 * S)
+    assert m.role == "master" and m.holding
+    acts = m.handle(Advert("lan1", b"\xc6\x33\x64\x67", 51, 600 * MS, 2 * S + 10 * MS), 2 * S + 10 * MS)
+    assert not [a for a in acts if isinstance(a, Send)]
+
+
+def test_the_takeover_time_delays_the_first_advert_and_nothing_else() -> None:
+    sim = Sim(takeover_us=300 * MS)
+    sim.crash("n1")
+    sim.run(3 * S)
+    became = next(e.at_us for e in sim.log if e.node == "n2" and isinstance(e.action, Transition)
+                  and e.action.new == Role.MASTER)
+    first = min(e.at_us for e in sim.of(Send, "n2") if e.at_us >= became)
+    assert first == became + 300 * MS
+
+
+def test_maintenance_is_refused_unless_the_peer_is_a_fresh_healthy_backup() -> None:
+    """One freshness rule for the peer's status: the machine's (within the delay)."""
+    sim = Sim()
+    sim.run(10 * S)
+    n1 = sim.nodes["n1"]
+    assert n1.role == "master" and n1.maintenance_refusal(sim.now) == ""
+    sim.hotwire_up = False
+    sim.run(sim.utd_us)
+    assert n1.maintenance_refusal(sim.now).startswith("the peer is not a healthy backup (no status on the hotwire")
+    sim.hotwire_up = True
+    sim.deliver("n2", Maintenance(True))
+    sim.run(S)
+    assert n1.maintenance_refusal(sim.now) == "the peer is not a healthy backup (backup, priority 0, in maintenance)"
+    assert sim.nodes["n2"].maintenance_refusal(sim.now) == ""  # a backup may always step aside
 
 
 def test_a_deadline_due_while_the_caller_was_busy_is_not_skipped() -> None:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from hacore.ctsync import wire
-from hacore.ctsync.protocol import REQUEST_RETRY_US, Receiver, Sender
+from hacore.ctsync.protocol import REQUEST_RETRY_US, Applied, Sender
+from hacore.ctsync.receiver import Receiver
 from hacore.ctsync.wire import FLAG_BEGIN, FLAG_END, Data, Keepalive, Report, Request
+from hacore.hotwire import envelope
 
 MS = 1000
 KEY = bytes(range(32))
@@ -36,7 +38,7 @@ class Net:
     def send(self, now_us: int, to: str, msg: wire.Message) -> None:
         if now_us < self.down_until_us or self.rng.random() < self.loss:
             return
-        data = wire.seal(KEY, msg, next(self.seq))  # through the real codec and MAC
+        data = envelope.seal(KEY, wire.encode(msg), next(self.seq))  # through the real codec and MAC
         for _ in range(2 if self.rng.random() < self.dup else 1):
             heapq.heappush(self.queue, (now_us + 100 + self.rng.randrange(self.jitter_us), next(self.seq), to, data))
 
@@ -51,14 +53,9 @@ class Master:
     def out(self, now_us: int) -> list[wire.Message]:
         if not self.sender.wants_resync:
             return []
-        self.sender.begin_resync(now_us)
         items = sorted(self.table.items())
-        chunks = [items[i:i + 7] for i in range(0, len(items), 7)] or [[]]
-        msgs: list[wire.Message] = []
-        for n, chunk in enumerate(chunks):
-            flags = (FLAG_BEGIN if n == 0 else 0) | (FLAG_END if n == len(chunks) - 1 else 0)
-            msgs.append(self.sender.data(json.dumps([["set", k, v] for k, v in chunk]).encode(), flags, now_us))
-        return msgs
+        chunks = [items[i:i + 7] for i in range(0, len(items), 7)]
+        return list(self.sender.resync([json.dumps([["set", k, v] for k, v in c]).encode() for c in chunks], now_us))
 
     def change(self, ops: list[list[object]], now_us: int) -> list[wire.Message]:
         for op in ops:
@@ -66,30 +63,32 @@ class Master:
                 self.table[str(op[1])] = int(op[2])  # type: ignore[call-overload]
             else:
                 self.table.pop(str(op[1]), None)
-        return [self.sender.data(json.dumps(ops).encode(), 0, now_us)]
+        return list(self.sender.deltas([json.dumps(ops).encode()], now_us))
 
 
 class Backup:
-    """Applies payloads in order; a resync replaces the copy (mark and sweep at END)."""
+    """The product's Receiver.apply() drives this dict through the resync's mark and sweep."""
 
     def __init__(self, now_us: int):
         self.copy: dict[str, int] = {}
         self.marked: set[str] = set()
         self.receiver = Receiver(now_us)
 
-    def apply(self, ready: list[Data]) -> None:
-        for d in ready:
-            if d.flags & FLAG_BEGIN:
-                self.marked = set()
-            for op, key, *v in json.loads(d.payload):
-                k = str(key)
-                if op == "set":
-                    self.copy[k] = v[0]
-                    self.marked.add(k)
-                else:
-                    self.copy.pop(k, None)
-            if d.flags & FLAG_END:
-                self.copy = {k: v for k, v in self.copy.items() if k in self.marked}
+    def mark(self) -> None:
+        self.marked = set()
+
+    def apply(self, payload: bytes) -> Applied:
+        for op, key, *v in json.loads(payload or b"[]"):  # an empty table resyncs as one empty datagram
+            k = str(key)
+            if op == "set":
+                self.copy[k] = v[0]
+                self.marked.add(k)
+            else:
+                self.copy.pop(k, None)
+        return Applied.WHOLE
+
+    def sweep(self) -> None:
+        self.copy = {k: v for k, v in self.copy.items() if k in self.marked}
 
 
 def run(net: Net, master: Master, backup: Backup, changes: int, until_us: int, rng: random.Random) -> None:
@@ -112,13 +111,13 @@ def run(net: Net, master: Master, backup: Backup, changes: int, until_us: int, r
             net.send(now, "master", m)
         while net.queue and net.queue[0][0] <= now:
             _, _, to, data = heapq.heappop(net.queue)
-            unsealed = wire.unseal(KEY, data)
+            unsealed = envelope.unseal(KEY, data)
             assert not isinstance(unsealed, str)
-            msg = unsealed[0]
+            msg = wire.decode(unsealed[0])
+            assert not isinstance(msg, str)
             if to == "backup":
                 ready, replies = backup.receiver.on_message(msg, now)
-                backup.apply(ready)
-                for r in replies:
+                for r in replies + backup.receiver.apply(ready, backup, now):
                     net.send(now, "master", r)
             else:
                 for r in master.sender.on_message(msg, now):
@@ -215,16 +214,16 @@ def test_reports_give_the_master_its_lag() -> None:
 def test_wire_round_trip_and_refusals() -> None:
     for msg in (Data(2**64 - 1, 7, 3, FLAG_END, b"x" * 100), Keepalive(1, 2, 3), Request(1, 0, 0),
                 Report(5, 6, True)):
-        sealed = wire.seal(KEY, msg, 42)
-        assert wire.unseal(KEY, sealed) == (msg, 42)
-        assert wire.unseal(bytes(32), sealed) == "bad_auth"
-        assert wire.unseal(KEY, sealed[:-1]) == "bad_auth"
-    assert wire.unseal(KEY, b"HCT") == "short"
-    bad_type = wire.HEAD.pack(wire.MAGIC, wire.VERSION, 9) + wire.TRAILER.pack(1)
-    assert wire.unseal(KEY, bad_type + wire._mac(KEY, bad_type)) == "bad_type"
-    bad_version = wire.HEAD.pack(wire.MAGIC, 2, 2) + bytes(16) + wire.TRAILER.pack(1)
-    assert wire.unseal(KEY, bad_version + wire._mac(KEY, bad_version)) == "bad_version"
+        sealed = envelope.seal(KEY, wire.encode(msg), 42)
+        assert envelope.unseal(KEY, sealed) == (wire.encode(msg), 42)
+        assert wire.decode(wire.encode(msg)) == msg
+        assert envelope.unseal(bytes(32), sealed) == "bad_auth"
+        assert envelope.unseal(KEY, sealed[:-1]) == "bad_auth"
+    assert envelope.unseal(KEY, b"HCT") == "short"
+    assert wire.decode(wire.HEAD.pack(wire.MAGIC, wire.VERSION, 9)) == "bad_type"
+    assert wire.decode(wire.HEAD.pack(wire.MAGIC, 2, 2) + bytes(16)) == "bad_version"
     rng = random.Random(0)
     for _ in range(2000):
         junk = bytes(rng.randrange(256) for _ in range(rng.randrange(80)))
-        assert isinstance(wire.unseal(KEY, junk), str)
+        assert isinstance(envelope.unseal(KEY, junk), str)
+        assert isinstance(wire.decode(junk), (str, *wire._FORMATS, Data))

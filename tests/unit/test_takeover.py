@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hacore.config.model import Cluster, Config
-from hacore.effects.takeover import TakeoverRunner
+from hacore.effects.takeover import Change, TakeoverRunner
 from hacore.effects.vips import Plan, Vip
 
 VIPS = {Vip.of("lan1", "198.51.100.101/24"), Vip.of("lan2", "2001:db8:200::1/64")}
@@ -38,9 +39,36 @@ class SlowVips:
         pass
 
 
+@dataclass
+class Host:
+    """The node, as the runner sees it: the role is the test's; no conntrack table to wait for."""
+
+    role: list[str]
+    syncs: bool = False
+    announced_count: int = 0
+
+    def is_master(self) -> bool:
+        return self.role[0] == "master"
+
+    def in_maintenance(self) -> bool:
+        return False
+
+    def flows_in_kernel(self) -> bool:
+        return True
+
+    async def commit(self) -> None:
+        pass
+
+    def announced(self) -> None:
+        self.announced_count += 1
+
+    def steps_taken(self, change: Change, steps: dict[str, float]) -> None:
+        pass
+
+
 def make(role: list[str], vips: SlowVips, garp_interval_s: float = 0.1) -> TakeoverRunner:
     cfg = Config(cluster=Cluster(garp_repeat=3, garp_interval_s=garp_interval_s))
-    return TakeoverRunner(cfg, vips, {}, lambda: role[0] == "master", lambda: None)  # type: ignore[arg-type]
+    return TakeoverRunner(cfg, vips, {}, Host(role))  # type: ignore[arg-type]
 
 
 async def until(cond: Callable[[], object]) -> None:
@@ -80,7 +108,7 @@ def test_a_yield_during_the_announcement_rounds_stops_them_and_removes_at_once()
         vips.gate.set()
         runner = make(role, vips, garp_interval_s=10.0)  # a yield must not wait out 2 x 10 s
         rounds: list[int] = []
-        runner._announce_one = lambda vip, addr: rounds.append(1)  # type: ignore[method-assign]
+        runner.rounds._announce = lambda vip, addr: rounds.append(1)  # type: ignore[method-assign]
         runner.kick(announce=True)
         await until(lambda: rounds)
         role[0] = "backup"

@@ -7,6 +7,7 @@ build on it (neither imports the other).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,7 +16,13 @@ from typing import Any
 import click
 
 from hacore.config.parse import ConfigError
-from hacore.control.protocol import ControlError
+from hacore.control.protocol import ControlError, request
+
+
+def ask(ctx: click.Context, cmd: str, **args: Any) -> Any:
+    """One control request to the daemon on the --socket of the top group; its data, or ControlError."""
+    args["sudo_user"] = os.environ.get("SUDO_USER")
+    return request(ctx.obj["socket"], cmd, **args)
 
 
 class Failure(Exception):
@@ -28,7 +35,7 @@ def command(group: click.Group, name: str | None = None, **kw: Any) -> Callable[
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         @group.command(name, **kw)
         @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
-        @click.pass_context
+        @click.pass_context  # type: ignore[arg-type]  # click reads the wrapper's own signature
         @wraps(fn)
         def run(ctx: click.Context, as_json: bool, **args: Any) -> None:
             try:

@@ -7,6 +7,7 @@ No I/O here; cli.py prints what these return.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 # The seed's first four rows, in its order; the rest follow.
@@ -57,7 +58,7 @@ def value_text(value: Any) -> str:
     return str(value) if value not in ("", None) else "-"
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]], sep: str = "|") -> str:
+def table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]], sep: str = "|") -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     fmt = [c.ljust(w) for c, w in zip(header, widths, strict=False)]
     lines = [sep.join(fmt).rstrip(), ("+" if sep == "|" else sep).join("-" * w for w in widths)]

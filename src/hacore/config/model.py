@@ -20,6 +20,7 @@ LOCAL = "local"
 # change would make an older node misread a newer node's configuration.
 SCHEMA_VERSION = 1
 DEFAULT_UPDATE_TRIGGER_DELAY_S = 2.0
+MAX_HA_INTERFACES = 10  # what the rank in the VRRP priority byte can count (hacore.vrrp.rank)
 # The seed's Wizard step 4 default list of applications disabled on the spare.
 DEFAULT_DISABLED_APPS = (
     "clientless-vpn", "dhcp-server", "greylisting", "http-proxy", "ipsec", "l2tp", "mailrelay",

@@ -49,7 +49,7 @@ def _join(path: str, key: str | int) -> str:
 
 def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, path, problems)
     if origin is tuple:
         (item_tp, _) = typing.get_args(tp)
@@ -73,7 +73,8 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a table", list: "a list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "a table", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _build(cls: type, data: Any, path: str, problems: list[Problem]) -> Any:

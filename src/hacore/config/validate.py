@@ -10,9 +10,9 @@ import shlex
 from collections import Counter
 from ipaddress import ip_address, ip_interface
 
-from hacore.config.model import DEFAULT_DISABLED_APPS, AuthMode, Config, NatKind
+from hacore.config.model import DEFAULT_DISABLED_APPS, MAX_HA_INTERFACES, AuthMode, Config
 from hacore.config.parse import ConfigError, Problem, load_toml, parse_partial
-from hacore.vrrp.rank import MAX_LINKS
+from hacore.config.rules import check_cidr, check_dhcp_broadcast_domain, check_ip, check_nat, is_cidr
 
 # Max Adver Int is 12 bits of centiseconds and master-down = 3 x advert, so
 # the delay is representable from 3 cs to 3 x 4095 cs.
@@ -32,22 +32,6 @@ def check_update_trigger_delay(value: float, auth: AuthMode, path: str) -> list[
         return [Problem(path, f"{value:g} s is below the safe floor of {UTD_SAFE_FLOOR_S:g} s: "
                               "a loaded appliance may fail over without a fault", warning=True)]
     return []
-
-
-def _cidr(value: str, path: str, out: list[Problem], need_prefix: bool = True) -> bool:
-    if not _quiet_cidr(value) or (need_prefix and "/" not in value):
-        out.append(Problem(path, f"not an address with prefix (e.g. 192.0.2.1/24): {value!r}"))
-        return False
-    return True
-
-
-def _ip(value: str, path: str, out: list[Problem]) -> bool:
-    try:
-        ip_address(value)
-    except ValueError:
-        out.append(Problem(path, f"not an IP address: {value!r}"))
-        return False
-    return True
 
 
 def _dupes(names: list[str], path: str, what: str, out: list[Problem]) -> None:
@@ -84,7 +68,7 @@ def validate(cfg: Config) -> list[Problem]:
         if not iface.name:
             out.append(Problem(f"interfaces[{n}].name", "required"))
         for k, addr in enumerate(iface.addresses):
-            _cidr(addr, f"interfaces[{n}].addresses[{k}]", out)
+            check_cidr(addr, f"interfaces[{n}].addresses[{k}]", out)
 
     if c.enabled and not hw:
         out.append(Problem("cluster.hotwire.interface", "required while the cluster is on"))
@@ -94,8 +78,8 @@ def validate(cfg: Config) -> list[Problem]:
         if cfg.interface(hw).dhcp_client:  # type: ignore[union-attr]
             out.append(Problem("cluster.hotwire.interface",
                                f"{hw!r} is a DHCP client; the hotwire needs fixed addresses"))
-        local_ok = _cidr(c.hotwire.local_address, "cluster.hotwire.local_address", out)
-        if _ip(c.hotwire.remote_address, "cluster.hotwire.remote_address", out) and local_ok:
+        local_ok = check_cidr(c.hotwire.local_address, "cluster.hotwire.local_address", out)
+        if check_ip(c.hotwire.remote_address, "cluster.hotwire.remote_address", out) and local_ok:
             net = ip_interface(c.hotwire.local_address).network
             remote = ip_address(c.hotwire.remote_address)
             if remote not in net or remote == ip_interface(c.hotwire.local_address).ip:
@@ -112,8 +96,8 @@ def validate(cfg: Config) -> list[Problem]:
     out += check_update_trigger_delay(c.update_trigger_delay_s, c.auth, "cluster.update_trigger_delay_s")
 
     _dupes(ha_names, "cluster.ha_interfaces", "HA interface", out)
-    if len(ha_names) > MAX_LINKS:
-        out.append(Problem("cluster.ha_interfaces", f"at most {MAX_LINKS} HA interfaces (the rank must fit "
+    if len(ha_names) > MAX_HA_INTERFACES:
+        out.append(Problem("cluster.ha_interfaces", f"at most {MAX_HA_INTERFACES} HA interfaces (the rank must fit "
                                                     "the VRRP priority byte)"))
     if c.min_hold_s < 0:
         out.append(Problem("cluster.min_hold_s", "must not be negative"))
@@ -127,7 +111,7 @@ def validate(cfg: Config) -> list[Problem]:
         out.append(Problem("cluster.sync.preempt_hold_s", "must be 0..3600 seconds"))
     all_vips: list[str] = []
     own = own_addresses(cfg)
-    hw_net = ip_interface(c.hotwire.local_address).network if _quiet_cidr(c.hotwire.local_address) else None
+    hw_net = ip_interface(c.hotwire.local_address).network if is_cidr(c.hotwire.local_address) else None
     for n, ha in enumerate(c.ha_interfaces):
         path = f"cluster.ha_interfaces[{n}]"
         vrid = ha.vrid or c.vrid_offset + n
@@ -143,7 +127,7 @@ def validate(cfg: Config) -> list[Problem]:
         if not ha.vips:
             out.append(Problem(f"{path}.vips", "at least one virtual IP is required"))
         for k, vip in enumerate(ha.vips):
-            if _cidr(vip, f"{path}.vips[{k}]", out):
+            if check_cidr(vip, f"{path}.vips[{k}]", out):
                 ip = ip_interface(vip).ip
                 all_vips.append(str(ip))
                 # Releasing a VIP deletes that address: an own address would go with it.
@@ -158,7 +142,7 @@ def validate(cfg: Config) -> list[Problem]:
                                                             "use auth 'hmac' or 'none' for IPv6 VIPs"))
     _dupes(all_vips, "cluster.ha_interfaces", "virtual IP", out)
     _dupes([str(v) for v in c.vrids().values()], "cluster.ha_interfaces", "VRID", out)
-    _check_dhcp_broadcast_domain(cfg, out)
+    check_dhcp_broadcast_domain(cfg, out)
 
     for n, name in enumerate(c.disabled_interfaces_in_backup):
         path = f"cluster.disabled_interfaces_in_backup[{n}]"
@@ -187,7 +171,7 @@ def validate(cfg: Config) -> list[Problem]:
     for n, name in enumerate(cfg.forward.new_from):
         need_if(name, f"forward.new_from[{n}]")
     for n, target in enumerate(c.ping_check.targets):
-        _ip(target, f"cluster.ping_check.targets[{n}]", out)
+        check_ip(target, f"cluster.ping_check.targets[{n}]", out)
     if c.ping_check.interval_s <= 0:
         out.append(Problem("cluster.ping_check.interval_s", "must be positive"))
     if c.ping_check.failures < 1:
@@ -195,31 +179,31 @@ def validate(cfg: Config) -> list[Problem]:
 
     _dupes([o.name for o in cfg.objects], "objects", "object", out)
     for n, obj in enumerate(cfg.objects):
-        _cidr(obj.address, f"objects[{n}].address", out, need_prefix=False)
+        check_cidr(obj.address, f"objects[{n}].address", out, need_prefix=False)
         if obj.interface:
             need_if(obj.interface, f"objects[{n}].interface")
-    _check_nat(cfg, set(ha_names), set(all_vips), out)
+    check_nat(cfg, set(ha_names), set(all_vips), out)
 
     _dupes([a.name for a in cfg.applications], "applications", "application", out)
     for n, app in enumerate(cfg.applications):
         path = f"applications[{n}]"
-        commands = [k for k in ("start", "stop", "status") if getattr(app, k)]
+        commands: list[str] = [k for k in ("start", "stop", "status") if getattr(app, k)]
         if commands and len(commands) < 3:
             missing = ", ".join(k for k in ("start", "stop", "status") if k not in commands)
             out.append(Problem(path, f"start, stop and status go together: missing {missing}"))
         if commands and app.backend:
             out.append(Problem(f"{path}.backend", "a systemd unit or start/stop/status commands, not both"))
-        for k in commands:
+        for cmd in commands:
             try:
-                if not shlex.split(getattr(app, k)):
+                if not shlex.split(getattr(app, cmd)):
                     raise ValueError("empty")
             except ValueError as exc:
-                out.append(Problem(f"{path}.{k}", f"not a command line ({exc})"))
+                out.append(Problem(f"{path}.{cmd}", f"not a command line ({exc})"))
         if app.user and not app.outgoing_address:
             out.append(Problem(f"{path}.user", "only used to send the application's traffic from its "
                                                "outgoing_address, which is not set"))
         addr = app.outgoing_address
-        if addr and _ip(addr, f"applications[{n}].outgoing_address", out) and addr not in set(own) | set(all_vips):
+        if addr and check_ip(addr, f"applications[{n}].outgoing_address", out) and addr not in set(own) | set(all_vips):
             out.append(Problem(f"applications[{n}].outgoing_address",
                                    f"{app.outgoing_address} is neither a virtual IP nor an address of this node"))
 
@@ -227,9 +211,9 @@ def validate(cfg: Config) -> list[Problem]:
         path = f"dhcp_server[{n}]"
         if need_if(rng.interface, f"{path}.interface") and rng.interface == hw:
             out.append(Problem(f"{path}.interface", "the hotwire is exclusive: no DHCP server on it"))
-        if _ip(rng.start, f"{path}.start", out) and _ip(rng.end, f"{path}.end", out):
+        if check_ip(rng.start, f"{path}.start", out) and check_ip(rng.end, f"{path}.end", out):
             a, b = ip_address(rng.start), ip_address(rng.end)
-            if a.version != b.version or a > b:
+            if a.version != b.version or a > b:  # type: ignore[operator]  # same family: the first test
                 out.append(Problem(f"{path}.end", f"{b} must be of the family of {a} and not before it"))
     return out
 
@@ -246,76 +230,11 @@ def vrid_moves(old: Config, new: Config) -> list[Problem]:
 
 def own_addresses(cfg: Config) -> dict[str, str]:
     """This node's own addresses (interfaces and hotwire), address -> interface."""
-    out = {str(ip_interface(a).ip): i.name for i in cfg.interfaces for a in i.addresses if _quiet_cidr(a)}
+    out = {str(ip_interface(a).ip): i.name for i in cfg.interfaces for a in i.addresses if is_cidr(a)}
     hw = cfg.cluster.hotwire
-    if _quiet_cidr(hw.local_address):
+    if is_cidr(hw.local_address):
         out[str(ip_interface(hw.local_address).ip)] = hw.interface or "the hotwire"
     return out
-
-
-def _quiet_cidr(value: str) -> bool:
-    try:
-        ip_interface(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_dhcp_broadcast_domain(cfg: Config, out: list[Problem]) -> None:
-    """Seed: with a DHCP server on an HA interface, its VIP must not share the
-    broadcast domain of the physical address, or leases follow the spare's MAC."""
-    served = {r.interface for r in cfg.dhcp_server}
-    for n, ha in enumerate(cfg.cluster.ha_interfaces):
-        iface = cfg.interface(ha.interface)
-        if ha.interface not in served or iface is None:
-            continue
-        physical = [ip_interface(a).network for a in iface.addresses if _quiet_cidr(a)]
-        for k, vip in enumerate(ha.vips):
-            if not _quiet_cidr(vip):
-                continue
-            vnet = ip_interface(vip).network
-            for net in physical:
-                if vnet.version == net.version and vnet.overlaps(net):
-                    out.append(Problem(f"cluster.ha_interfaces[{n}].vips[{k}]",
-                                       f"{vip} shares the broadcast domain {net} of {ha.interface}'s own address, "
-                                       "and a DHCP server runs there: use a separate network for the VIP (seed)"))
-
-
-def _check_nat(cfg: Config, ha_ifs: set[str], vips: set[str], out: list[Problem]) -> None:
-    hw = cfg.cluster.hotwire.interface
-    ifnames = {i.name for i in cfg.interfaces}
-    for n, rule in enumerate(cfg.nat):
-        path = f"nat[{n}]"
-        if rule.interface not in ifnames:
-            out.append(Problem(f"{path}.interface", f"unknown interface {rule.interface!r}"))
-        elif rule.interface == hw:
-            out.append(Problem(f"{path}.interface", "the hotwire is exclusive: no NAT on it"))
-        for key in ("source", "to"):
-            name = getattr(rule, key)
-            if name and cfg.object(name) is None:
-                out.append(Problem(f"{path}.{key}", f"unknown object {name!r}"))
-        for key in ("port", "target_port"):
-            if not 0 <= getattr(rule, key) <= 65535:
-                out.append(Problem(f"{path}.{key}", "must be 0..65535"))
-        if rule.kind == NatKind.DNAT:
-            if not rule.target:
-                out.append(Problem(f"{path}.target", "required for dnat: the object of the inside host"))
-            elif cfg.object(rule.target) is None:
-                out.append(Problem(f"{path}.target", f"unknown object {rule.target!r}"))
-            if rule.protocol not in ("tcp", "udp"):
-                out.append(Problem(f"{path}.protocol", f"must be tcp or udp, got {rule.protocol!r}"))
-            if rule.target_port and not rule.port:
-                out.append(Problem(f"{path}.target_port", "needs port: a forward of all ports keeps them"))
-        elif rule.target or rule.target_port or rule.port:
-            out.append(Problem(path, "port, target and target_port belong to dnat rules"))
-        if not rule.to and rule.interface not in ha_ifs:  # on HA interfaces the check below says more
-            out.append(Problem(f"{path}.to", "required: the object whose address is used"))
-        if rule.interface in ha_ifs:
-            obj = cfg.object(rule.to) if rule.to else None
-            if obj is None or not _quiet_cidr(obj.address) or str(ip_interface(obj.address).ip) not in vips:
-                out.append(Problem(f"{path}.to", f"NAT via HA interface {rule.interface!r} must use a unique object "
-                                                 "holding one of the cluster's virtual IPs, not the interface address "
-                                                 "(seed: NAT in the cluster configuration)"))
 
 
 def check(text: str) -> tuple[Config, list[Problem]]:

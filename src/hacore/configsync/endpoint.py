@@ -217,8 +217,13 @@ async def call(keys: KeyFiles, host: str, port: int, command: str, req: dict[str
     try:
         reply = json.loads(done.stdout or b"")
     except ValueError:
-        err = (done.stderr or b"").decode(errors="replace").strip()
+        err = _text(done.stderr).strip()
         raise SyncError(f"{where} gave no answer ({err or f'exit {done.exit_status}'})") from None
     if not isinstance(reply, dict):
         raise SyncError(f"{where} answered with something other than a JSON object")
     return reply
+
+
+def _text(out: bytes | str | None) -> str:
+    """A process's output as text, however asyncssh handed it over."""
+    return out.decode(errors="replace") if isinstance(out, bytes) else out or ""

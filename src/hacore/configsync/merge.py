@@ -18,8 +18,9 @@ import typing
 from typing import Any
 
 from hacore.config.model import LOCAL, SCOPE, Config, Node
-from hacore.config.parse import SECRETS, flatten, mask, to_dict
+from hacore.config.parse import SECRETS, ConfigError, flatten, mask, to_dict
 from hacore.config.tomledit import rewrite
+from hacore.config.validate import check
 
 
 def _local(cls: type) -> bool:
@@ -98,3 +99,31 @@ def sections(a: Config, b: Config) -> list[str]:
         elif da[key] != db[key]:
             out.append(key)
     return out
+
+
+def parse(text: Any) -> Config | None:
+    """The peer's configuration text as a Config; None if it is not one."""
+    try:
+        return check(text)[0] if isinstance(text, str) else None
+    except ConfigError:
+        return None
+
+
+class Unfit(Exception):
+    """The peer's configuration cannot run on this node; str() says why in one line."""
+
+
+def stage(text: str, ours: Config) -> tuple[Config, str, list[str]]:
+    """What this node would run with the peer's text: (config, its text, node-local paths kept)."""
+    try:
+        theirs, _ = check(text)
+    except ConfigError as exc:
+        raise Unfit("the configuration sent is invalid: "
+                    + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
+    merged, kept = merge(theirs, ours, text)
+    try:
+        staged, _ = check(merged)
+    except ConfigError as exc:
+        raise Unfit(f"it would be invalid on {ours.node.name}: "
+                    + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
+    return staged, merged, kept

@@ -7,12 +7,9 @@ parse, its merge with this node's local settings must validate, this node
 must be able to stand by with it (standby.py), nftables must accept the
 rules it renders (a dry run), and its shared settings must hash to the
 digest the sender announced. Then the daemon applies it with a snapshot to
-fall back on; every failure goes back to the sender's CLI. Whether a node
-has changes its peer has not seen is read from content, not from a record
-of the last sync: each side sends the digests of every configuration it has
-run, so a lost reply or a crash cannot fake a conflict and equal content is
-never one. A synchronize that would revert the receiver's newer change, or
-one where both changed, is refused unless forced. One synchronize at a time
+fall back on; every failure goes back to the sender's CLI. A synchronize that
+would revert the receiver's newer change, or one where both changed, is
+refused unless forced (conflict.py reads that from content). One synchronize at a time
 per pair: a node busy with one refuses another at once, either direction.
 The state is refreshed every REFRESH_S and on demand.
 """
@@ -30,8 +27,7 @@ from typing import Any
 from hacore.config.model import Config
 from hacore.config.parse import ConfigError, digest
 from hacore.config.store import Store
-from hacore.config.validate import check
-from hacore.configsync import merge, standby
+from hacore.configsync import conflict, merge, standby
 from hacore.configsync.endpoint import Server, SyncError, call
 from hacore.configsync.sshkeys import KeyFiles, SshKeyError
 from hacore.effects.nft import NftError, NftReconciler
@@ -111,7 +107,7 @@ class ConfigSync:
         """Who this node is and what it runs; with the asker's configuration, whether this node could
         stand by with it."""
         cfg = self.cfg()
-        out = {"node": cfg.node.name, "digest": digest(cfg), "text": self.text()}
+        out: dict[str, Any] = {"node": cfg.node.name, "digest": digest(cfg), "text": self.text()}
         if isinstance(req.get("text"), str) and req["text"]:
             try:
                 out["standby"] = await self._standby(self._staged(req["text"])[0])
@@ -123,20 +119,10 @@ class ConfigSync:
         return standby.problems(staged, await standby.facts(staged), self.cfg())
 
     def _staged(self, text: str) -> tuple[Config, str, list[str]]:
-        """What this node would run with the peer's text: (config, its text, node-local paths kept)."""
-        ours = self.cfg()
         try:
-            theirs, _ = check(text)
-        except ConfigError as exc:
-            raise SyncError("the configuration sent is invalid: "
-                            + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
-        merged, kept = merge.merge(theirs, ours, text)
-        try:
-            staged, _ = check(merged)
-        except ConfigError as exc:
-            raise SyncError(f"it would be invalid on {ours.node.name}: "
-                            + "; ".join(str(p) for p in exc.problems if not p.warning)) from None
-        return staged, merged, kept
+            return merge.stage(text, self.cfg())
+        except merge.Unfit as exc:
+            raise SyncError(str(exc)) from None
 
     def known(self) -> list[str]:
         """Digests of the configurations this node has run, the running one first."""
@@ -165,7 +151,7 @@ class ConfigSync:
             except SyncError as exc:
                 self._set("error", str(exc))
             else:
-                theirs = self._parse(peer.get("text"))
+                theirs = merge.parse(peer.get("text"))
                 said = peer.get("standby")
                 why_not = ([str(w)[:200] for w in said] if isinstance(said, list) else []) \
                     or await self._could_not_run(peer.get("text"))
@@ -183,19 +169,13 @@ class ConfigSync:
 
     async def _could_not_run(self, text: Any) -> list[str]:
         """Why this node could not stand by with the peer's configuration (a synchronize from there)."""
-        if not isinstance(text, str) or digest(self.cfg()) == self._digest_of(text):
+        theirs = merge.parse(text)
+        if theirs is None or digest(self.cfg()) == digest(theirs):
             return []
         try:
             return await self._standby(self._staged(text)[0])
         except SyncError:
             return []  # the peer's own text is the peer's business until it is sent
-
-    @staticmethod
-    def _digest_of(text: str) -> str:
-        try:
-            return digest(check(text)[0])
-        except ConfigError:
-            return ""
 
     def _set(self, state: str, reason: str) -> None:
         if state != "pending":
@@ -203,13 +183,6 @@ class ConfigSync:
         if (state, reason) != (self.state, self.reason):
             log(logger, "sync_state", state=state, reason=reason or "-")
         self.state, self.reason = state, reason
-
-    @staticmethod
-    def _parse(text: Any) -> Config | None:
-        try:
-            return check(text)[0] if isinstance(text, str) else None
-        except ConfigError:
-            return None
 
     def info(self) -> dict[str, Any]:
         rec = self.record()
@@ -266,8 +239,13 @@ class ConfigSync:
             raise SyncError("the shared settings do not hash to the digest the sender announced")
         await asyncio.to_thread(self.store.check_unloaded, self.text())
         sender = str(req.get("node", "the peer"))[:64]
-        if not req.get("force"):
-            self._check_news(ours, req, sender)
+        known = req.get("known")
+        why = "" if req.get("force") else conflict.refusal(
+            ours.node.name, sender, digest(ours), str(req.get("digest")),
+            {k for k in known if isinstance(k, str)} if isinstance(known, list) else set(),
+            self.store.known_digests(), bool(self.record() or req.get("synced")))
+        if why:
+            raise SyncError(why)
         why_not = await self._standby(staged)
         if why_not:
             raise SyncError(f"{ours.node.name} could not stand by with it: " + "; ".join(why_not))
@@ -292,17 +270,3 @@ class ConfigSync:
         log(logger, "config_synchronized", direction="received", revision=digest(running)[:12], sender=sender)
         return {"ok": True, "node": ours.node.name, "digest": digest(running), "diff": changes,
                 "priority": running.node.priority.value}
-
-    def _check_news(self, ours: Config, req: dict[str, Any], sender: str) -> None:
-        """Refuse a synchronize that would throw away a change of this node's that the sender has not seen."""
-        theirs, mine = req.get("digest"), digest(ours)
-        known = req.get("known")
-        their_known = {k for k in known if isinstance(k, str)} if isinstance(known, list) else set()
-        if mine == theirs or mine in their_known or not (self.record() or req.get("synced")):
-            return  # equal, the sender has had ours before, or these two never synchronized
-        if theirs in self.store.known_digests():
-            raise SyncError(f"{ours.node.name} has a newer configuration than {sender} (which runs one "
-                            f"{ours.node.name} had before): synchronize from {ours.node.name}, or --force "
-                            f"replaces {ours.node.name}'s change")
-        raise SyncError(f"conflict: both nodes changed since they last agreed; --force replaces "
-                        f"{ours.node.name}'s changes (kept there as a revision)")

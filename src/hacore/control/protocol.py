@@ -41,7 +41,9 @@ def decode_request(line: bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(req, dict) or set(req) - {"cmd", "args"}:
         raise SchemaError("a request is {\"cmd\": str, \"args\": {...}} and nothing else")
     cmd = req.get("cmd")
-    return cmd, check(cmd, req.get("args"))
+    args = check(cmd, req.get("args"))
+    assert isinstance(cmd, str)  # check() refused anything else
+    return cmd, args
 
 
 def request(sock_path: Path, cmd: str, **args: Any) -> Any:

@@ -74,7 +74,7 @@ def check(cmd: Any, args: Any) -> dict[str, Any]:
         if type(value) is not arg.kind:
             raise SchemaError(f"{cmd}: argument {key!r} must be a {arg.kind.__name__}, "
                               f"got {type(value).__name__}")
-        if arg.kind is str and len(value) > arg.max_len:
+        if isinstance(value, str) and len(value) > arg.max_len:
             raise SchemaError(f"{cmd}: argument {key!r} is longer than {arg.max_len} characters")
         if arg.choices and value not in arg.choices:
             raise SchemaError(f"{cmd}: argument {key!r} must be one of {', '.join(arg.choices)}, got {value!r}")

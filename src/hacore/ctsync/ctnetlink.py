@@ -17,12 +17,15 @@ import os
 import socket
 import struct
 import threading
-from collections import Counter
+from typing import Any
 
 import numpy as np
 
 from hacore.ctsync.flows import FLOW, make
-from hacore.native import fastpath as _fp
+from hacore.native import fastpath
+from hacore.support.counters import Schema, Spec
+
+_fp: Any = fastpath  # the caller checks that it is built (hacore.has_fastpath)
 
 NETLINK_NETFILTER = 12
 GROUPS = 0x1 | 0x2 | 0x4  # NF_NETLINK_CONNTRACK_NEW | _UPDATE | _DESTROY
@@ -117,6 +120,15 @@ def dump() -> np.ndarray:
         s.close()
 
 
+WRITER_COUNTERS = Schema(
+    "ct_writer",
+    Spec("requests", "conntrack create/update/delete requests sent to this kernel"),
+    Spec("replaced", "stale entries of this node's own replaced by the master's"),
+    Spec("absent", "deletes or updates of entries already gone here"),
+    Spec("error", "requests the kernel refused, by errno", ("errno",)),
+)
+
+
 class Writer:
     """The backup's writes into its own kernel table (blocking: run it on one thread)."""
 
@@ -125,16 +137,16 @@ class Writer:
         self.buf = bytearray(WRITE_BUF)
         self.rbuf = bytearray(1 << 20)
         self.seq = 1
-        self._counters: Counter[str] = Counter()
+        self._counters = WRITER_COUNTERS.new()
         self._lock = threading.Lock()  # written on the writer's thread, read by `cluster info`
 
     def counters(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._counters)
+            return self._counters.flat()
 
-    def _count(self, key: str, n: int = 1) -> None:
+    def _count(self, key: str, n: int = 1, **labels: str) -> None:
         with self._lock:
-            self._counters[key] += n
+            self._counters.inc(key, n, **labels)
 
     def write(self, flows: np.ndarray) -> None:
         """Creates, updates and deletes for these records; answers counted by outcome.
@@ -168,7 +180,7 @@ class Writer:
                 elif code == errno.ENOENT:
                     self._count("absent")  # deleted or expired here already
                 else:
-                    self._count(f"error_{errno.errorcode.get(code, code)}")
+                    self._count("error", errno=str(errno.errorcode.get(code, code)))
             i = nxt
         return exists
 

@@ -1,4 +1,5 @@
-"""The sync protocol, sans-I/O: the master's Sender and the backup's Receiver.
+"""The sync protocol, sans-I/O: the master's Sender here, the backup's Receiver
+in hacore.ctsync.receiver.
 
 The stream is ordered by sequence number within a session (one per master
 term). Its state is built by full resyncs (a run of datagrams from BEGIN
@@ -18,15 +19,24 @@ resync; requests for one are retried until a resync arrives, so no loss in
 the start-up handshake can leave the backup without a table. The backup's
 reports give the master the replication lag.
 
-Rules: pure; times are integer microseconds passed in; the caller moves
-the messages and applies the payloads (in the order returned).
+Framing is the protocol's too: Sender.resync() marks the run of a full
+resync (BEGIN on its first datagram, END on its last), and Receiver.apply()
+drives the caller's Table through it: a new mark at BEGIN, every payload in
+order, and a sweep at END of every flow the resync did not restate.
+
+Rules: pure; times are integer microseconds passed in; the caller moves the
+messages and owns the table (its storage and its kernel writes);
+deadline_us() says when tick() has work.
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import OrderedDict
+from enum import Enum
+from typing import Protocol
 
 from hacore.ctsync.wire import FLAG_BEGIN, FLAG_END, Data, Keepalive, Message, Report, Request
+from hacore.support.counters import Schema, Spec
 
 KEEPALIVE_US = 100_000
 REQUEST_RETRY_US = 100_000
@@ -38,6 +48,37 @@ RETX_BURST = 2048  # datagrams resent per request
 REPLAY_LIMIT = 4096  # a joining backup missing more than this gets a resync, not the history
 MAX_PENDING = 16384  # out-of-order datagrams the backup holds while it waits for a gap
 MAX_GAPS = 64  # ranges asked for at once
+
+
+SENDER_COUNTERS = Schema(
+    "sync_sender",
+    Spec("datagrams", "data datagrams sent (first transmissions)"),
+    Spec("resyncs", "full resyncs begun"),
+    Spec("requests", "gap or resync requests from the backup"),
+    Spec("retransmits", "datagrams sent again on request"),
+    Spec("resync_guarded", "resync requests ignored while one under way reaches the backup"),
+    Spec("unexpected", "messages a master does not expect (data, keep-alives)"),
+)
+class Applied(Enum):
+    """What a Table made of one payload."""
+
+    WHOLE = "whole"
+    DIVERGED = "diverged"  # applied, but it named flows the copy lacks: only a full resync repairs that
+    REFUSED = "refused"  # nothing of it applied (malformed): the copy now lacks it
+
+
+class Table(Protocol):
+    """The backup's copy, as the protocol drives it (the product's: the fast path's flow table and the
+    kernel; a test's: a dict)."""
+
+    def mark(self) -> None:
+        """A resync begins: flows restated from here on carry a new mark."""
+
+    def apply(self, payload: bytes) -> Applied:
+        """One datagram's records, in order."""
+
+    def sweep(self) -> None:
+        """The resync is whole: every flow without the newest mark is gone on the master."""
 
 
 class Sender:
@@ -56,14 +97,14 @@ class Sender:
         self.peer_applied = 0
         self.peer_complete = False
         self.lag_us = 0
-        self.counters: Counter[str] = Counter()
+        self.counters = SENDER_COUNTERS.new()
 
     def begin_resync(self, now_us: int) -> None:
         """The caller is about to send the whole table: BEGIN on the first datagram, END on the last."""
         self.base = self.next
         self.resync_started_us = now_us
         self.wants_resync = False
-        self.counters["resyncs"] += 1
+        self.counters.inc("resyncs")
 
     def data(self, payload: bytes, flags: int, now_us: int) -> Data:
         d = Data(self.session, self.next, self.base, flags, payload)
@@ -74,8 +115,21 @@ class Sender:
             _, (old, _at) = self.buffer.popitem(last=False)
             self.buffered -= len(old.payload) + 32
         self.last_sent_us = now_us
-        self.counters["datagrams"] += 1
+        self.counters.inc("datagrams")
         return d
+
+    def resync(self, payloads: list[bytes], now_us: int) -> list[Data]:
+        """The whole table, as datagrams: BEGIN on the first, END on the last (an empty table: one empty
+        datagram that is both)."""
+        self.begin_resync(now_us)
+        payloads = payloads or [b""]
+        last = len(payloads) - 1
+        return [self.data(p, (FLAG_BEGIN if k == 0 else 0) | (FLAG_END if k == last else 0), now_us)
+                for k, p in enumerate(payloads)]
+
+    def deltas(self, payloads: list[bytes], now_us: int) -> list[Data]:
+        """Changes since the table the backup has, as datagrams."""
+        return [self.data(p, 0, now_us) for p in payloads]
 
     def on_message(self, msg: Message, now_us: int) -> list[Message]:
         if isinstance(msg, Report):
@@ -87,9 +141,9 @@ class Sender:
                     self.lag_us = now_us - sent[1]
             return []
         if not isinstance(msg, Request):
-            self.counters["unexpected"] += 1
+            self.counters.inc("unexpected")
             return []
-        self.counters["requests"] += 1
+        self.counters.inc("requests")
         if msg.resync or msg.session != self.session:
             self._resync_wanted(now_us)
             return []
@@ -107,7 +161,7 @@ class Sender:
             if sent is None:
                 break
             out.append(sent[0])
-        self.counters["retransmits"] += len(out)
+        self.counters.inc("retransmits", len(out))
         if out:
             self.last_sent_us = now_us
         return out
@@ -115,7 +169,7 @@ class Sender:
     def _resync_wanted(self, now_us: int) -> None:
         started = self.resync_started_us
         if started is not None and now_us - started < RESYNC_GUARD_US:
-            self.counters["resync_guarded"] += 1  # the one under way will reach the backup
+            self.counters.inc("resync_guarded")  # the one under way will reach the backup
             return
         self.wants_resync = True
 
@@ -127,123 +181,3 @@ class Sender:
 
     def deadline_us(self) -> int:
         return self.last_sent_us + KEEPALIVE_US
-
-
-class Receiver:
-    """The backup's end: orders datagrams, asks for what is missing, knows when its copy is whole."""
-
-    def __init__(self, now_us: int):
-        self.session: int | None = None
-        self.base = 0
-        self.expected = 0  # the next seq to apply
-        self.peer_next = 0  # the highest next seq the master has shown
-        self.resynced = False  # the END of the resync at base is applied
-        self.want_resync = False  # asked for one (the copy diverged): until a BEGIN arrives
-        self.pending: dict[int, Data] = {}
-        self.asked_us: int | None = None  # the last gap request or resync request
-        self.last_report_us = now_us
-        self.counters: Counter[str] = Counter()
-
-    @property
-    def complete(self) -> bool:
-        """A whole copy: the resync applied, no gap, nothing announced that is not applied."""
-        return self.session is not None and self.resynced and not self.pending and self.expected >= self.peer_next
-
-    def on_message(self, msg: Message, now_us: int) -> tuple[list[Data], list[Message]]:
-        """(datagrams to apply, in this order; messages to send back)."""
-        if isinstance(msg, Data):
-            return self._on_data(msg, now_us)
-        if isinstance(msg, Keepalive):
-            self._follow(msg.session, msg.base)
-            self.peer_next = max(self.peer_next, msg.next)
-            return [], self._ask(now_us) + self._report(now_us, REPORT_US)
-        self.counters["unexpected"] += 1
-        return [], []
-
-    def _follow(self, session: int, base: int) -> None:
-        """A new stream (a new master term) starts at its base; a newer resync supersedes what we miss."""
-        if session != self.session:
-            self.session, self.base, self.expected, self.peer_next = session, base, base, base
-            self.pending.clear()
-            self.resynced = False
-            self.asked_us = None
-            self.counters["sessions"] += 1
-        elif base > self.expected:
-            self.counters["skipped_to_resync"] += 1
-            self.base, self.expected = base, base
-            self.pending = {s: d for s, d in self.pending.items() if s >= base}
-            self.resynced = False
-
-    def _on_data(self, d: Data, now_us: int) -> tuple[list[Data], list[Message]]:
-        self._follow(d.session, d.base)
-        self.peer_next = max(self.peer_next, d.seq + 1)
-        if d.seq < self.expected or d.seq in self.pending:
-            self.counters["duplicates"] += 1
-            return [], []
-        if d.seq != self.expected:
-            if len(self.pending) < MAX_PENDING:
-                self.pending[d.seq] = d
-            else:
-                self.counters["pending_full"] += 1
-            return [], self._ask(now_us)
-        ready = [d]
-        self.expected += 1
-        while self.expected in self.pending:
-            ready.append(self.pending.pop(self.expected))
-            self.expected += 1
-        for r in ready:
-            if r.flags & FLAG_BEGIN:
-                self.base, self.resynced, self.want_resync = r.seq, False, False
-            if r.flags & FLAG_END and r.base == self.base:
-                self.resynced = True
-        if not self.pending and self.expected >= self.peer_next:
-            self.asked_us = None  # the gap is closed
-        return ready, self._ask(now_us) + self._report(now_us, REPORT_MIN_US)
-
-    def _ask(self, now_us: int) -> list[Message]:
-        if self.session is None or (not self.pending and self.expected >= self.peer_next):
-            return []
-        if self.asked_us is not None and now_us - self.asked_us < REQUEST_RETRY_US:
-            return []
-        self.asked_us = now_us
-        gaps: list[Message] = []
-        first = self.expected
-        for seq in [*sorted(self.pending), self.peer_next]:
-            if seq > first:
-                gaps.append(Request(self.session, first, seq))
-                if len(gaps) == MAX_GAPS:
-                    break
-            first = seq + 1
-        self.counters["gap_requests"] += len(gaps)
-        return gaps
-
-    def _report(self, now_us: int, every_us: int) -> list[Message]:
-        if self.session is None or now_us - self.last_report_us < every_us:
-            return []
-        self.last_report_us = now_us
-        return [Report(self.session, self.expected, self.complete)]
-
-    def request_resync(self, now_us: int) -> list[Message]:
-        """The copy diverged (a delta for a flow it does not have): only a full resync repairs it."""
-        self.resynced = False
-        self.want_resync = True
-        self.counters["resync_requests"] += 1
-        self.asked_us = now_us
-        return [Request(self.session or 0, 0, 0)]
-
-    def tick(self, now_us: int) -> list[Message]:
-        if self.session is None or self.want_resync:
-            # Nothing to build on yet, or a resync asked for and not begun: ask again until it comes.
-            if self.asked_us is None or now_us - self.asked_us >= REQUEST_RETRY_US:
-                self.asked_us = now_us
-                self.counters["resync_requests"] += 1
-                return [Request(self.session or 0, 0, 0)]
-            return []
-        return self._ask(now_us) + self._report(now_us, REPORT_US)
-
-    def deadline_us(self) -> int:
-        times = [self.last_report_us + REPORT_US]
-        waiting = self.session is None or self.want_resync or self.pending or self.expected < self.peer_next
-        if waiting:
-            times.append(0 if self.asked_us is None else self.asked_us + REQUEST_RETRY_US)
-        return min(times)

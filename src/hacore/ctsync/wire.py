@@ -1,35 +1,29 @@
-"""The sync messages on UDP/3780, beside the peer status (which starts with
-its own magic): what each carries, and how it is sealed.
+"""The sync messages, a channel of the hotwire (UDP/3780) beside the peer
+status: what each carries. The hotwire's envelope seals them and refuses
+replays (hacore.hotwire.envelope); these are the bodies inside it.
 
-    magic "HCT" | version:u8 | type:u8 | body | counter:u64 | mac:16
+    magic "HCT" | version:u8 | type:u8 | fields
 
     DATA       session:u64 seq:u32 base:u32 flags:u8 payload (records: _fastpath_ct.pxi)
     KEEPALIVE  session:u64 next:u32 base:u32
     REQUEST    session:u64 first:u32 end:u32   (first == end == 0: a full resync)
     REPORT     session:u64 applied:u32 complete:u8
 
-Big-endian. The MAC is HMAC-SHA256 (truncated) over everything before it,
-keyed with the hotwire subkey; the magic differs from the status's, so a
-status can never pass for a sync message or back. The counter comes from
-the node's CounterSource and is checked by a ReplayWindow: a replayed or
-reordered datagram is refused, and loss repair fetches it again.
+Big-endian. The magic differs from the status's, so a status can never pass
+for a sync message or back; a replayed or reordered datagram is refused by
+the envelope, and loss repair fetches it again.
 
-Rules: pure; unseal returns a reason string on bad input, never raises.
+Rules: pure; decode returns a reason string on bad input, never raises.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
 from dataclasses import dataclass
 
 MAGIC = b"HCT"
 VERSION = 1
-MAC_LEN = 16
-TRAILER = struct.Struct("!Q")
 HEAD = struct.Struct("!3sBB")
-OVERHEAD = HEAD.size + TRAILER.size + MAC_LEN  # beside the body
 DATA_HEAD = struct.Struct("!QIIB")
 FLAG_BEGIN, FLAG_END = 1, 2  # first / last datagram of a full resync
 
@@ -76,11 +70,6 @@ _FORMATS: dict[type, tuple[int, struct.Struct]] = {
 }
 _BY_TYPE = {t: (cls, fmt) for cls, (t, fmt) in _FORMATS.items()}
 DATA_TYPE = 1
-MAX_LEN = 65507
-
-
-def is_sync(datagram: bytes) -> bool:
-    return datagram[:3] == MAGIC
 
 
 def encode(msg: Message) -> bytes:
@@ -113,28 +102,5 @@ def decode(body: bytes) -> Message | str:
     cls, fmt = _BY_TYPE[t]
     if len(rest) != fmt.size:
         return "malformed"
-    return cls(*fmt.unpack(rest))
-
-
-def _mac(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()[:MAC_LEN]
-
-
-def seal(key: bytes, msg: Message, counter: int) -> bytes:
-    data = encode(msg) + TRAILER.pack(counter)
-    return data + _mac(key, data)
-
-
-def unseal(key: bytes, datagram: bytes) -> tuple[Message, int] | str:
-    """(message, counter) if the MAC holds, else why not."""
-    if len(datagram) < OVERHEAD:
-        return "short"
-    if len(datagram) > MAX_LEN:
-        return "too_long"
-    data, mac = datagram[:-MAC_LEN], datagram[-MAC_LEN:]
-    if not hmac.compare_digest(mac, _mac(key, data)):
-        return "bad_auth"
-    msg = decode(data[:-TRAILER.size])
-    if isinstance(msg, str):
-        return msg
-    return msg, TRAILER.unpack(data[-TRAILER.size:])[0]
+    msg: Message = cls(*fmt.unpack(rest))
+    return msg

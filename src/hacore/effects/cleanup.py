@@ -2,7 +2,8 @@
 the OOM killer) left as master, released - by hand or by the systemd unit's
 ExecStopPost=: the applications that run only on the master stopped, the
 interfaces disabled in backup down, the rules that send from a VIP gone,
-the VIPs removed - the daemon's own release, in its order.
+the VIPs removed - the daemon's own release, in its order
+(hacore.effects.desired).
 
 Rules: reads the start configuration the daemon runs with; refuses while a
 daemon holds the state directory, answers on the control socket, or runs
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from hacore.config.model import Config
+from hacore.effects import desired
 from hacore.effects.ifaces import IfReconciler
 from hacore.effects.nft import NftError, NftReconciler
 from hacore.effects.services import Services
-from hacore.effects.vips import Vip, VipReconciler
+from hacore.effects.vips import VipReconciler
 from hacore.support import links
 from hacore.support.statelock import Locked, StateLock
 
@@ -35,27 +37,43 @@ class Refused(Exception):
 
 
 async def release(cfg: Config) -> dict[str, Any]:
+    """The daemon's release (hacore.effects.desired.release), each step's outcome kept for the report."""
     failed: dict[str, str] = {}
-    services = Services(cfg)
-    stopped = await services.apply(master=False, maintenance=False)
-    failed |= {f"application {s.name}": s.error for s in services.states.values() if s.error}
-    ifs = await IfReconciler(cfg).apply(master=False)
-    failed |= {f"interface {n}": why for n, why in ifs.failed.items()}
-    try:
-        nat = (await NftReconciler(cfg).apply(master=False)).changed
-    except NftError as exc:
-        nat = False
-        failed["nftables"] = str(exc)
-    owned = {Vip.of(h.interface, v) for h in cfg.cluster.ha_interfaces for v in h.vips}
+    done: dict[str, Any] = {"stopped": [], "interfaces_down": [], "nat_rules_rewritten": False, "removed": []}
+    owned = desired.owned_vips(cfg)
     found = await links.lookup(sorted({v.ifname for v in owned}))
     vips = VipReconciler(owned, {n: i.index for n, i in found.items()})
+
+    async def services() -> bool:
+        svc = Services(cfg)
+        done["stopped"] = await svc.apply(master=False, maintenance=False)
+        failed.update({f"application {s.name}": s.error for s in svc.states.values() if s.error})
+        return False
+
+    async def interfaces() -> bool:
+        ifs = await IfReconciler(cfg).apply(master=False)
+        done["interfaces_down"] = ifs.down
+        failed.update({f"interface {n}": why for n, why in ifs.failed.items()})
+        return False
+
+    async def nat() -> bool:
+        try:
+            done["nat_rules_rewritten"] = (await NftReconciler(cfg).apply(master=False)).changed
+        except NftError as exc:
+            failed["nftables"] = str(exc)
+        return False
+
+    async def addresses() -> bool:
+        plan = await vips.apply(set())
+        done["removed"] = [f"{v.cidr} {v.ifname}" for v in plan.remove]
+        failed.update({f"{v.cidr} {v.ifname}": why for v, why in plan.failed.items()})
+        return False
+
     try:
-        done = await vips.apply(set())
+        await desired.release(services, interfaces, nat, addresses)
     finally:
         vips.close()
-    failed |= {f"{v.cidr} {v.ifname}": why for v, why in done.failed.items()}
-    return {"removed": [f"{v.cidr} {v.ifname}" for v in done.remove], "stopped": stopped,
-            "interfaces_down": ifs.down, "nat_rules_rewritten": nat, "failed": failed}
+    return {**done, "failed": failed}
 
 
 def running_daemon(config_path: Path, socket_path: Path) -> str:

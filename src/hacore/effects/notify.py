@@ -13,13 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import Counter
 
 from hacore.effects.proc import run
+from hacore.support.counters import Schema, Spec
 from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.notify")
 QUEUE_MAX = 64  # changes waiting for hooks; beyond this the oldest is dropped (and counted)
+COUNTERS = Schema(
+    "notify",
+    Spec("ran", "notify hooks run"),
+    Spec("failed", "notify hooks that failed or timed out"),
+    Spec("dropped", "role changes not told to the hooks: the queue was full"),
+)
 
 
 class Notifier:
@@ -27,7 +33,7 @@ class Notifier:
         self.hooks = hooks
         self.timeout_s = timeout_s
         self.node = node
-        self.counters: Counter[str] = Counter()
+        self.counters = COUNTERS.new()
         self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(QUEUE_MAX)
 
     def notify(self, old: str, new: str, reason: str) -> None:
@@ -35,7 +41,7 @@ class Notifier:
             return
         if self._queue.full():
             self._queue.get_nowait()
-            self.counters["dropped"] += 1
+            self.counters.inc("dropped")
         self._queue.put_nowait((old, new, reason))
 
     async def serve(self) -> None:
@@ -47,9 +53,9 @@ class Notifier:
     async def _one(self, hook: str, old: str, new: str, reason: str) -> None:
         env = {"HACORE_NODE": self.node, "HACORE_OLD_STATE": old, "HACORE_STATE": new, "HACORE_REASON": reason}
         rc, err = await run([hook, new, reason], self.timeout_s, env=os.environ | env)
-        self.counters["ran"] += 1
+        self.counters.inc("ran")
         if rc:
-            self.counters["failed"] += 1
+            self.counters.inc("failed")
             log(logger, "notify_failed", logging.WARNING, hook=hook, state=new, rc=rc, error=err)
         else:
             log(logger, "notify", hook=hook, state=new)

@@ -36,7 +36,7 @@ from ipaddress import ip_interface
 from typing import Any
 
 from hacore.config.model import Config, NatKind
-from hacore.hotwire.status import PORT as HOTWIRE_PORT
+from hacore.hotwire.envelope import PORT as HOTWIRE_PORT
 
 TABLE = "hacore"
 FAMILY = "inet"

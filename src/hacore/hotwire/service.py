@@ -1,11 +1,14 @@
-"""The peer-status channel on the hotwire (UDP/3780): every advert interval
-this node says who it is and what it believes it is; the peer's word comes
-back as election events.
+"""The hotwire for real: one UDP/3780 socket to the peer's hotwire address,
+one envelope and one replay check for every datagram, and the channels that
+register on it by their magic (peer status here, conntrack sync in
+hacore.ctsync). Every advert interval this node says who it is; the peer's
+word comes back to the composition root as a Status.
 
-Rules: I/O only; the format is hacore.hotwire.status's. The socket is opened when
-the hotwire address exists and again whenever it comes back, so a missing
-address is waited for, not fatal. Datagrams from anyone but the peer's
-hotwire address, and every bad one, are counted and dropped.
+Rules: I/O only; the formats are hacore.hotwire.envelope's and .status's.
+The socket is opened when the hotwire address exists and again whenever it
+comes back, so a missing address is waited for, not fatal. Datagrams from
+anyone but the peer's hotwire address, and every bad one, are counted and
+dropped before any channel sees them.
 """
 
 from __future__ import annotations
@@ -15,37 +18,40 @@ import errno
 import logging
 import socket
 import time
-from collections import Counter
 from collections.abc import Callable
 from ipaddress import ip_address, ip_interface
 
-from hacore.config.model import Config
-from hacore.ctsync import wire as sync_wire
-from hacore.hotwire import status as hotwire
+from hacore.config.model import Hotwire as HotwireConfig
+from hacore.hotwire import envelope, status
 from hacore.security.replay import CounterSource, ReplayWindow
+from hacore.support.counters import Schema, Spec
 from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.peerlink")
 SO_RCVBUFFORCE = 33
 RCVBUF = 32 << 20
+COUNTERS = Schema("hotwire", Spec("drops", "datagrams dropped on the hotwire, by reason", ("reason",)))
 
 
-class PeerLink:
-    def __init__(self, cfg: Config, key: bytes, counter: CounterSource, window: ReplayWindow,
-                 on_status: Callable[[hotwire.Status], None], now_us: Callable[[], int]):
-        self.cfg = cfg
-        self.hw = cfg.cluster.hotwire
-        self.key = key
+class Hotwire:
+    def __init__(self, hw: HotwireConfig, key: bytes, counter: CounterSource, window: ReplayWindow,
+                 now_us: Callable[[], int]):
+        self.hw = hw
+        self.key = key  # seals with it; self.opener.keys are the ones accepted
         self.counter = counter
-        self.rx = hotwire.Receiver(key, window)
-        self.on_status = on_status
+        self.opener = envelope.Opener(key, window)
         self.now_us = now_us
         self.sock: socket.socket | None = None
         self.error = ""  # why the socket is not open
-        self.drops: Counter[str] = Counter()
-        self.peer: tuple[hotwire.Status, float] | None = None  # status, monotonic seconds when received
-        self.remote = str(ip_address(self.hw.remote_address)) if self.hw.remote_address else ""  # canonical
-        self.on_sync: Callable[[bytes], None] | None = None  # conntrack sync shares the port (its own magic)
+        self.counters = COUNTERS.new()
+        self.remote = str(ip_address(hw.remote_address)) if hw.remote_address else ""  # canonical
+        self.channels: dict[bytes, Callable[[bytes], None]] = {status.MAGIC: self._on_status}
+        self.peer: tuple[status.Status, float] | None = None  # status, monotonic seconds when received
+        self.on_status: Callable[[status.Status], None] = lambda s: None
+
+    def register(self, magic: bytes, handler: Callable[[bytes], None]) -> None:
+        """Opened bodies that start with magic go to handler (conntrack sync)."""
+        self.channels[magic] = handler
 
     def open(self) -> bool:
         """Bind to our hotwire address; False (and why, in .error) while it does not exist."""
@@ -57,10 +63,10 @@ class PeerLink:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.hw.interface.encode())
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)  # a resync arrives as a burst
-            s.bind((local, hotwire.PORT))
+            s.bind((local, envelope.PORT))
         except OSError as exc:
             s.close()
-            error = f"cannot bind {local}:{hotwire.PORT} on {self.hw.interface}: {exc.strerror}"
+            error = f"cannot bind {local}:{envelope.PORT} on {self.hw.interface}: {exc.strerror}"
             if error != self.error:
                 log(logger, "hotwire_unavailable", logging.WARNING, error=error)
             self.error = error
@@ -77,24 +83,18 @@ class PeerLink:
             self.sock.close()
             self.sock = None
 
-    async def run(self, status: Callable[[int], hotwire.Status], interval_s: Callable[[], float]) -> None:
-        """Until cancelled: send our status every interval; (re)open the socket when it is missing."""
-        while True:
-            if self.open():
-                self.send(status)
-            await asyncio.sleep(interval_s())
-
-    def send(self, status: Callable[[int], hotwire.Status]) -> None:
-        """One status now (also between the periodic ones: a role change is news at once)."""
+    def send(self, body: bytes) -> str:
+        """One datagram to the peer, sealed: "" once sent, else why not."""
         if self.sock is None:
-            return
+            return "hotwire_closed"
         try:
-            msg = hotwire.seal(self.key, status(self.counter.next(self.now_us())))
-            self.sock.sendto(msg, (self.hw.remote_address, hotwire.PORT))
+            data = envelope.seal(self.key, body, self.counter.next(self.now_us()))
+            self.sock.sendto(data, (self.hw.remote_address, envelope.PORT))
         except OSError as exc:
-            self.drops["send_error"] += 1
             if exc.errno in (errno.ENODEV, errno.EADDRNOTAVAIL):  # the interface or address went away
                 self.close()
+            return f"send_{errno.errorcode.get(exc.errno or 0, 'error')}"
+        return ""
 
     def _readable(self) -> None:
         assert self.sock is not None
@@ -104,40 +104,49 @@ class PeerLink:
             except BlockingIOError:
                 return
             except OSError:
-                self.drops["receive_error"] += 1
+                self.counters.inc("drops", reason="receive_error")
                 return
             if addr[0] != self.remote and ip_address(addr[0].split("%")[0]) != ip_address(self.remote):
-                self.drops["wrong_peer"] += 1
+                self.counters.inc("drops", reason="wrong_peer")
                 continue
-            if self.on_sync is not None and sync_wire.is_sync(data):
-                self.on_sync(data)
+            body = self.opener.open(self.remote, data, self.now_us())
+            if isinstance(body, str):
+                self.counters.inc("drops", reason=body)
                 continue
-            status = self.rx.accept(data, self.now_us())
-            if isinstance(status, str):
-                self.drops[status] += 1
+            handler = next((h for magic, h in self.channels.items() if body.startswith(magic)), None)
+            if handler is None:
+                self.counters.inc("drops", reason="bad_magic")
                 continue
-            if status.role not in ("none", "backup", "master"):
-                self.drops["malformed"] += 1
-                continue
-            self.peer = (status, time.monotonic())
-            self.on_status(status)
+            handler(body)
 
-    def send_raw(self, data: bytes) -> str:
-        """One datagram to the peer (conntrack sync): "" once sent, else why not."""
-        if self.sock is None:
-            return "hotwire_closed"
-        try:
-            self.sock.sendto(data, (self.hw.remote_address, hotwire.PORT))
-        except OSError as exc:
-            return f"send_{errno.errorcode.get(exc.errno or 0, 'error')}"
-        return ""
+    # -- the peer-status channel ---------------------------------------------------------------
+
+    async def run(self, mine: Callable[[], status.Status], interval_s: Callable[[], float]) -> None:
+        """Until cancelled: send our status every interval; (re)open the socket when it is missing."""
+        while True:
+            if self.open():
+                self.send_status(mine())
+            await asyncio.sleep(interval_s())
+
+    def send_status(self, mine: status.Status) -> None:
+        """One status now (also between the periodic ones: a role change is news at once)."""
+        if self.sock is not None and self.send(status.encode(mine)):
+            self.counters.inc("drops", reason="send_error")
+
+    def _on_status(self, body: bytes) -> None:
+        got = status.decode(body)
+        if isinstance(got, str):
+            self.counters.inc("drops", reason=got)
+            return
+        self.peer = (got, time.monotonic())
+        self.on_status(got)
 
     def age_s(self) -> float | None:
         """Seconds since the peer's last status (None: never heard)."""
         return None if self.peer is None else time.monotonic() - self.peer[1]
 
-    def fresh(self, max_age_s: float) -> hotwire.Status | None:
+    def fresh(self, max_age_s: float) -> status.Status | None:
         if self.peer is None:
             return None
-        status, at = self.peer
-        return status if time.monotonic() - at < max_age_s else None
+        got, at = self.peer
+        return got if time.monotonic() - at < max_age_s else None

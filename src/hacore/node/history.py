@@ -54,7 +54,7 @@ class History:
 
 
 def _entries_ok(value: Any) -> bool:
-    keys = {"when": (int, float), "old": str, "new": str, "reason": str}
+    keys: dict[str, type | tuple[type, ...]] = {"when": (int, float), "old": str, "new": str, "reason": str}
     return isinstance(value, list) and all(
         isinstance(e, dict) and set(e) - {"steps"} == set(keys) and all(isinstance(e[k], t) for k, t in keys.items())
         and _steps_ok(e.get("steps", {})) for e in value)

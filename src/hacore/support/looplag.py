@@ -15,6 +15,8 @@ from bisect import bisect_right
 from collections import deque
 from typing import Any
 
+from hacore.support.stats import percentile
+
 PERIOD_S = 0.05  # 20 wake-ups a second: cheap, and finer than any delay worth configuring
 BUCKETS_US = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 RECENT = 1200  # the last minute of samples for the recent p99
@@ -39,8 +41,7 @@ class Lateness:
         self.recent.append(late_us)
 
     def info(self) -> dict[str, Any]:
-        recent = sorted(self.recent)
-        p99 = recent[min(len(recent) - 1, int(len(recent) * 0.99))] if recent else 0.0
+        p99 = percentile(self.recent, 99)
         return {"samples": self.samples, "worst_ms": round(self.worst_us / 1e3, 3),
                 "p99_last_minute_ms": round(p99 / 1e3, 3),
                 "histogram": {n: c for n, c in zip(bucket_names(), self.hist, strict=True) if c}}

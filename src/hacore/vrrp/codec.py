@@ -58,7 +58,8 @@ def inet_sum(data: bytes, acc: int = 0) -> int:
     """One's complement sum (RFC 1071) of data added to acc, not yet folded."""
     if len(data) % 2:
         data += b"\0"
-    return acc + sum(struct.unpack(f"!{len(data) // 2}H", data))
+    words: tuple[int, ...] = struct.unpack(f"!{len(data) // 2}H", data)
+    return acc + sum(words)
 
 
 def fold(acc: int) -> int:

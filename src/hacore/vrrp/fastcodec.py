@@ -8,15 +8,17 @@ whether that is an error or a fallback).
 from __future__ import annotations
 
 from ipaddress import ip_address
+from typing import Any
 
 import numpy as np
 
-from hacore.native import fastpath as _fp
+from hacore.native import fastpath
 from hacore.vrrp.codec import Advert, Expect, pad_key
 from hacore.vrrp.drops import AuthType, Checksum, Drop
 
-if _fp is None:
+if fastpath is None:
     raise ImportError("hacore._fastpath is not built")
+_fp: Any = fastpath
 
 _MAX_LEN = 8 + 255 * 16 + 8
 

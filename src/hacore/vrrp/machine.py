@@ -17,13 +17,29 @@ the master-down interval, and MASTER otherwise; all links move together.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from hacore.support.counters import Schema, Spec
+from hacore.vrrp import timing
 from hacore.vrrp.rank import Rank
 
-ADVERTS_PER_DELAY = 4  # adverts sent within one delay (see Machine.advert_interval_us)
+COUNTERS = Schema(
+    "election",
+    Spec("to_master", "role changes to master (failovers, preemptions, take-backs)"),
+    Spec("to_backup", "role changes to backup"),
+    Spec("to_none", "role changes to none (cluster off)"),
+    Spec("adverts_rx", "adverts from the peer handled by the election"),
+    Spec("adverts_refused", "adverts that decoded but failed authentication (a wrong key)"),
+    Spec("drops_unknown_link", "adverts for a link that is not an HA link"),
+    Spec("drops_own_advert", "our own adverts heard back"),
+    Spec("drops_stale_advert", "adverts reordered behind a newer one"),
+    Spec("resign_maintenance", "hand-overs started by maintenance"),
+    Spec("resign_shutdown", "hand-overs started by a shutdown"),
+    Spec("takeovers_held_back", "takeovers not made because a live master's adverts fail authentication here"),
+    Spec("announce_again", "GARP/NA rounds repeated to win the neighbours back in a conflict"),
+    Spec("split_brains", "split brains seen (both master, no advert between them)"),
+)
 
 
 class Role(StrEnum):
@@ -96,6 +112,13 @@ class PeerStatus:
     role: Role
     arrival_us: int
     priority: int = -1  # the rank it reports (-1: unknown)
+    maintenance: bool = False
+
+
+@dataclass(frozen=True)
+class Announced:
+    """The takeover has the VIPs up and its first GARP/NA round out: a new master may speak now. Its first
+    advert before that would make the peer yield while the neighbours still point at it."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,8 @@ class SyncState:
     complete: bool
 
 
-Event = Advert | Carrier | Tick | Enable | Maintenance | Ping | Delay | Shutdown | PeerStatus | SyncState | Refused
+Event = (Advert | Carrier | Tick | Enable | Maintenance | Ping | Delay | Shutdown | PeerStatus | SyncState | Refused
+         | Announced)
 
 
 # -- actions ------------------------------------------------------------------
@@ -195,7 +219,7 @@ class Machine:
         self.split_brain = False
         self.sync_complete = False
         self._conflict_at_us: int | None = None  # newest sign, while master, that the peer was master too
-        self.counters: Counter[str] = Counter()
+        self.counters = COUNTERS.new()
         self.last_change_us = now_us
         self.handled_us = now_us  # the instant of the last event handled: deadlines count from here
         self._listen_until_us = now_us
@@ -207,20 +231,14 @@ class Machine:
         self._sent_priority = -1
         self._refused_us: int | None = None  # the newest advert refused for its authentication
         self.held_back = ""  # why this backup does not take over although it hears no valid advert
+        self.holding = False  # a new master's adverts wait for Announced (its VIPs and first announcement)
 
     # -- derived values ---------------------------------------------------------
 
     @property
     def advert_interval_us(self) -> int:
-        """How often we send: a quarter of the delay, while the adverts announce a third as their
-        Max Adver Int (hacore.vrrp.port.interval_cs). The backup waits the whole delay (the seed's
-        promise: the switchover comes that long after the failure, no skew added), i.e. three
-        announced intervals; sending every quarter puts a fourth advert inside that wait, so three
-        adverts in a row may be lost, or one may be late by three quarters of the delay, before the
-        backup moves. Sending every third (RFC 5798 with no skew) left a margin of zero: the third
-        advert was due at the very instant the backup gave up, and every false failover in the soak
-        of issue 9 was such an advert."""
-        return self.p.update_trigger_delay_us // ADVERTS_PER_DELAY
+        """How often we send (hacore.vrrp.timing: a quarter of the delay)."""
+        return timing.advert_interval_us(self.p.update_trigger_delay_us)
 
     def rank(self) -> Rank:
         return Rank(sum(self.carrier.values()), self.ping_ok, self.p.high)
@@ -242,9 +260,7 @@ class Machine:
         return "; ".join(causes)
 
     def _master_down_us(self, h: _Heard) -> int:
-        # Our delay, but never shorter than the peer's 3 adverts: a peer with a
-        # longer interval must not look dead between two of its adverts.
-        return max(self.p.update_trigger_delay_us, 3 * h.interval_us)
+        return timing.master_down_us(self.p.update_trigger_delay_us, h.interval_us)
 
     def _recent(self, link: str, now_us: int) -> _Heard | None:
         """The peer's latest advert on link, if the link has carrier and it is not stale."""
@@ -278,11 +294,11 @@ class Machine:
             raise RuntimeError(f"illegal transition {old} -> {new} ({reason})")
         self.role = new
         self.last_change_us = now_us
-        self.counters[f"to_{new}"] += 1
+        self.counters.inc(f"to_{new}")
         acts: list[Action] = [Transition(old, new, reason)]
-        if new == Role.MASTER:
-            self._next_send_us = now_us + self.advert_interval_us
-            acts.insert(0, self._send(self.priority()))
+        self.holding = new == Role.MASTER  # silent until Announced: the first advert follows the VIPs
+        if self.holding:
+            self._sent_priority = -1
         if new == Role.BACKUP and old == Role.NONE:
             self._listen_until_us = now_us + self.p.update_trigger_delay_us
         self._resign_started_us = None
@@ -323,7 +339,7 @@ class Machine:
                 self.sync_complete = complete
             case Refused(_link, arrival_us):
                 self._refused_us = arrival_us
-                self.counters["adverts_refused"] += 1
+                self.counters.inc("adverts_refused")
             case PeerStatus(role, arrival_us):
                 was_master = self.peer_status is not None and self.peer_status.role == Role.MASTER
                 if role != Role.MASTER:
@@ -331,6 +347,8 @@ class Machine:
                 elif not was_master or self._peer_master_since_us is None:
                     self._peer_master_since_us = arrival_us
                 self.peer_status = event
+            case Announced():
+                self.holding = False
             case Tick():
                 pass
         return acts + self._evaluate(now_us)
@@ -342,19 +360,19 @@ class Machine:
                 self._kept_vips = False
         elif self.role == Role.MASTER and self._resign_started_us is None:
             self._resign_started_us = now_us
-            self.counters[f"resign_{why}"] += 1
+            self.counters.inc(f"resign_{why}")
 
     def _on_advert(self, a: Advert, now_us: int) -> list[Action]:
         if a.link not in self.carrier:
-            self.counters["drops_unknown_link"] += 1
+            self.counters.inc("drops_unknown_link")
             return []
         if a.src == self.p.local_ips.get((a.link, len(a.src))):
-            self.counters["drops_own_advert"] += 1
+            self.counters.inc("drops_own_advert")
             return []
-        self.counters["adverts_rx"] += 1
+        self.counters.inc("adverts_rx")
         prev = self.heard.get(a.link)
         if prev is not None and a.arrival_us < prev.arrival_us:
-            self.counters["drops_stale_advert"] += 1  # reordered behind a newer one: the newer state wins
+            self.counters.inc("drops_stale_advert")  # reordered behind a newer one: the newer state wins
             return []
         self.heard[a.link] = _Heard(a.link, a.src, a.priority, a.interval_us, a.arrival_us)
         self._last_p0 = a.priority == 0
@@ -362,7 +380,7 @@ class Machine:
         if self.role == Role.MASTER and a.priority > 0 and not self._outranks_us(self.heard[a.link], prio):
             # Another master that we outrank: assert at once, and re-announce the
             # addresses it may have taken while we could not be heard.
-            acts: list[Action] = [self._send(prio)] if prio else []
+            acts: list[Action] = [self._send(prio)] if prio and not self.holding else []
             self._conflict_at_us = a.arrival_us
             last = self._last_announce_us
             if prio and (last is None or now_us - last >= self.p.update_trigger_delay_us):
@@ -411,6 +429,8 @@ class Machine:
             cause = f"{self.demotion()}: " if self.demotion() else ""
             return self._enter(Role.BACKUP, f"{cause}peer priority {peer.priority} > ours {prio} on {peer.link}",
                                now_us)
+        if self.holding:
+            return acts
         # A changed rank goes out at once, so the peer can act within milliseconds.
         due = now_us >= self._next_send_us
         if due or prio != self._sent_priority:
@@ -448,7 +468,7 @@ class Machine:
             return []
         if self._refuses_live_master(now_us):
             if not was_held:
-                self.counters["takeovers_held_back"] += 1
+                self.counters.inc("takeovers_held_back")
             self.held_back = ("the peer is master on the hotwire but its adverts fail authentication here "
                               "(do the passphrases differ?): not taking the VIPs from it")
             return []
@@ -457,9 +477,9 @@ class Machine:
     def _refuses_live_master(self, now_us: int) -> bool:
         """The peer says on the hotwire, within the delay, that it is a working master, and its adverts arrive
         but fail authentication: a key mismatch, not a dead master. Taking over would make two masters."""
-        s, delay = self.peer_status, self.p.update_trigger_delay_us
-        return (s is not None and s.role == Role.MASTER and s.priority > 0 and now_us < s.arrival_us + delay
-                and self._refused_us is not None and now_us < self._refused_us + delay)
+        s = self._peer_status_fresh(now_us)
+        return (s is not None and s.role == Role.MASTER and s.priority > 0 and self._refused_us is not None
+                and now_us < self._refused_us + self.p.update_trigger_delay_us)
 
     def _as_spare_in_maintenance(self, now_us: int) -> list[Action]:
         """Maintenance hands the VIPs over; it never leaves them nowhere. A master that resigns
@@ -480,16 +500,32 @@ class Machine:
             return "link down " + ", ".join(dark)
         return "peer timeout"
 
+    def _peer_status_fresh(self, now_us: int) -> PeerStatus | None:
+        """The peer's status on the hotwire if it came within the delay: the one freshness rule for it."""
+        s = self.peer_status
+        return s if s is not None and now_us < s.arrival_us + self.p.update_trigger_delay_us else None
+
+    def maintenance_refusal(self, now_us: int) -> str:
+        """Why this node must not go into maintenance now ("" when it may): a master hands the VIPs over
+        only to a healthy backup, one that says so on the hotwire within the delay."""
+        if self.maintenance or self.role != Role.MASTER:
+            return ""
+        s = self._peer_status_fresh(now_us)
+        if s is not None and s.role == Role.BACKUP and not s.maintenance and s.priority > 0:
+            return ""
+        what = (f"no status on the hotwire within {self.p.update_trigger_delay_us / 1e3:.0f} ms" if s is None else
+                f"{s.role}, priority {s.priority}" + (", in maintenance" if s.maintenance else ""))
+        return f"the peer is not a healthy backup ({what})"
+
     def _peer_claims_master(self, now_us: int) -> bool:
         """The hotwire says the peer is master now. It must say so after our last change: the last
         word of a peer that just died was "master" too, and that is a takeover, not a conflict."""
-        s = self.peer_status
-        return (s is not None and s.role == Role.MASTER and s.arrival_us > self.last_change_us
-                and now_us < s.arrival_us + self.p.update_trigger_delay_us)
+        s = self._peer_status_fresh(now_us)
+        return s is not None and s.role == Role.MASTER and s.arrival_us > self.last_change_us
 
     def _announce(self, reason: str, now_us: int) -> Announce:
         self._last_announce_us = now_us
-        self.counters["announce_again"] += 1
+        self.counters.inc("announce_again")
         return Announce(reason)
 
     def _check_split_brain(self, now_us: int) -> list[Action]:
@@ -523,7 +559,7 @@ class Machine:
             return acts
         self.split_brain = active
         if active:
-            self.counters["split_brains"] += 1
+            self.counters.inc("split_brains")
             return [*acts, SplitBrain(True, "split brain: both nodes master, no advert from the peer on any HA link")]
         return [*acts, SplitBrain(False, "split brain over")]
 
@@ -534,7 +570,7 @@ class Machine:
         past the caller's clock: then the Tick is due at once."""
         now_us = self.handled_us
         times: list[int] = []
-        if self.role == Role.MASTER:
+        if self.role == Role.MASTER and not self.holding:
             times.append(self._next_send_us)
             if self._resign_started_us is not None:
                 times.append(self._resign_started_us + self.p.update_trigger_delay_us)

@@ -12,28 +12,28 @@ WARN_EVERY_S per link, since a silent send failure is a silent split brain.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address, ip_interface
+from ipaddress import ip_interface
 from types import ModuleType
 
 from hacore.config.model import AuthMode, Config, SenderKind
 from hacore.security.replay import CounterSource, ReplayWindow
+from hacore.support.counters import Schema, Spec
 from hacore.support.links import LinkInfo
 from hacore.support.logfmt import log
 from hacore.vrrp import codec as codec_py
 from hacore.vrrp import sender as sender_mod
+from hacore.vrrp import timing
 from hacore.vrrp.auth import TRAILER_LEN, Verifier, seal
 from hacore.vrrp.codec import Advert as WireAdvert
 from hacore.vrrp.codec import Expect, pad_key
 from hacore.vrrp.drops import AuthType, Checksum, Drop
 from hacore.vrrp.machine import Advert
 from hacore.vrrp.receive import accept
-from hacore.vrrp.sockets import LinkSockets
+from hacore.vrrp.sockets import Instance, LinkSockets
+from hacore.vrrp.targets import ThreadTargets
 
 logger = logging.getLogger("hacore.adverts")
 WARN_EVERY_S = 10.0
@@ -47,25 +47,7 @@ def active_codec() -> ModuleType:
     return fastcodec
 
 
-def interval_cs(update_trigger_delay_us: int, version: int) -> int:
-    """The Max Adver Int we announce: a third of the delay, in centiseconds (VRRPv2: whole seconds), so a
-    peer (or keepalived) waits three of them, the delay. We send more often than this maximum (Machine.
-    advert_interval_us): that is the margin."""
-    if version == 2:
-        return max(1, round(update_trigger_delay_us / 3e6)) * 100
-    return max(1, min(4095, round(update_trigger_delay_us / 30_000)))
-
-
-@dataclass
-class Instance:
-    """One VRRP instance: one HA link, one address family."""
-
-    link: str
-    family: int
-    vrid: int
-    addresses: tuple[IPv4Address | IPv6Address, ...]  # the VIPs this instance advertises
-    sockets: LinkSockets
-    expect: Expect
+COUNTERS = Schema("adverts", Spec("drops", "adverts dropped or not sent, by HA link and reason", ("link", "reason")))
 
 
 class AdvertPort:
@@ -84,7 +66,7 @@ class AdvertPort:
         self.now_us = now_us
         self.instances: dict[str, list[Instance]] = {}
         self.local_ips: dict[tuple[str, int], bytes] = {}  # shared with the machine's Params
-        self.drops: dict[str, Counter[str]] = defaultdict(Counter)
+        self.counters = COUNTERS.new()
         self.adverts_tx = 0
         self._warned_at: dict[str, float] = {}
         self._vrid = c.vrids()
@@ -93,12 +75,8 @@ class AdvertPort:
         # The compiled sender thread, or adverts from the loop (configured, or no compiled fast path).
         self.fast = (sender_mod.FastSender(key, counter if self.hmac else None, timing)
                      if timing.sender == SenderKind.THREAD and sender_mod.available() else None)
-        self._targets_for: tuple[object, ...] | None = None  # what the thread's targets were built from
-        self._generation = 0  # bumped whenever sockets open or close
-        self._target_links: list[str] = []  # the link of each of the thread's targets, in its order
-        self._target_errors: list[int] = []  # their send errors already counted
-        self._last_go: tuple[int, dict[str, bool]] = (0, {})
-        self._reported = {"lease_expiries": 0, "counter_exhausted": 0}
+        self.targets = (ThreadTargets(self.fast, self.version, self.codec, self._send_failed)
+                        if self.fast is not None else None)
 
     def set_keys(self, send: bytes, accept: tuple[bytes, ...]) -> None:
         """A change of the advert key: seal with send, accept each of accept (the newest last)."""
@@ -175,15 +153,17 @@ class AdvertPort:
                 inst.sockets.close()
             raise
         self.instances[info.ifname] = opened
-        self._generation += 1
+        if self.targets is not None:
+            self.targets.generation += 1
         for inst in opened:
             on_readable(inst)  # registers the reader
 
     def close(self, name: str) -> list[Instance]:
         gone = self.instances.pop(name, [])
-        self._generation += 1
-        if gone and self.fast is not None:
-            self._retarget(*self._last_go)  # the thread lets go of these sockets before they close
+        if self.targets is not None:
+            self.targets.generation += 1
+            if gone:  # the thread lets go of these sockets before they close
+                self.targets.retarget(self.instances, *self.targets.last_go)
         for inst in gone:
             inst.sockets.close()
         return gone
@@ -197,12 +177,12 @@ class AdvertPort:
         """The machine's advert at this priority: with the sender thread, it sends at once if the priority
         or interval changed, and from then on every interval_us by itself, while this call renews its
         lease; from the loop, one advert now on every open link that has carrier."""
-        if self.fast is not None:
-            self._retarget(update_trigger_delay_us, carrier)
+        if self.fast is not None and self.targets is not None:
+            self.targets.retarget(self.instances, update_trigger_delay_us, carrier)
             if self.fast.go(priority, interval_us, update_trigger_delay_us):
                 self.adverts_tx += 1
             return
-        cs = interval_cs(update_trigger_delay_us, self.version)
+        cs = timing.announced_interval_cs(update_trigger_delay_us, self.version)
         for link, instances in self.instances.items():
             if not carrier.get(link):
                 continue
@@ -228,8 +208,8 @@ class AdvertPort:
 
     def carrier_changed(self, carrier: dict[str, bool]) -> None:
         """The thread stops sending on a link that lost carrier (and starts on one that has it again)."""
-        if self.fast is not None and self._last_go[1]:
-            self._retarget(self._last_go[0], carrier)
+        if self.targets is not None and self.targets.last_go[1]:
+            self.targets.retarget(self.instances, self.targets.last_go[0], carrier)
 
     def quiet(self) -> None:
         """No adverts from now on (the thread's; the loop sends only when the machine says so)."""
@@ -241,62 +221,26 @@ class AdvertPort:
         if self.fast is not None:
             self.fast.stop()
 
-    def _retarget(self, update_trigger_delay_us: int, carrier: dict[str, bool]) -> None:
-        """The thread's messages: one per open link with carrier and family, priority left to it."""
-        assert self.fast is not None
-        self._last_go = (update_trigger_delay_us, dict(carrier))
-        cs = interval_cs(update_trigger_delay_us, self.version)
-        chosen = [(link, inst) for link, instances in self.instances.items() if carrier.get(link)
-                  for inst in instances]
-        key = (cs, self._generation, tuple(link for link, _ in chosen))
-        if key == self._targets_for:
-            return
-        targets = []
-        for _link, inst in chosen:
-            auth_data = pad_key(inst.expect.auth_key) if self.version == 2 else b""
-            adv = WireAdvert(self.version, inst.vrid, 0, cs, inst.addresses, inst.expect.auth_type, auth_data)
-            s = inst.sockets
-            msg = self.codec.encode(adv, s.src, s.dst, inst.expect.checksum)
-            targets.append((s.tx.fileno(), s.sockaddr(), s.src, s.dst, int(inst.expect.checksum), msg))
-        self.report()  # errors of the old targets count before their counters go
-        self.fast.set_targets(targets)
-        self._targets_for = key
-        self._target_links = [link for link, _ in chosen]
-        self._target_errors = [0] * len(chosen)
-
     def report(self) -> None:
-        """The thread's trouble, logged at warning when it grew (called about once a second)."""
-        if self.fast is None:
-            return
-        st = self.fast.stats()
-        for i, n in enumerate(st["target_errors"][:len(self._target_links)]):
-            if n > self._target_errors[i]:
-                link = self._target_links[i]
-                self.drops[link]["send_error"] += n - self._target_errors[i]
-                self._target_errors[i] = n
-                self._send_failed(link, OSError(st["last_send_errno"], os.strerror(st["last_send_errno"])), 0)
-        grown = {k: st[k] - v for k, v in self._reported.items() if st[k] > v}
-        if grown:
-            self._reported.update({k: st[k] for k in self._reported})
-            log(logger, "advert_sender_trouble", logging.WARNING, **grown,
-                hint="lease expiries: the control plane stalled; counter exhausted: the counter reserve was "
-                     "not persisted")
+        """The sender thread's trouble, logged when it grew (called about once a second)."""
+        if self.targets is not None:
+            self.targets.report()
 
     def _send_failed(self, link: str, exc: OSError, count: int = 1) -> None:
-        self.drops[link]["send_error"] += count
+        self.counters.inc("drops", count, link=link, reason="send_error")
         now = time.monotonic()
         if now - self._warned_at.get(link, -WARN_EVERY_S) >= WARN_EVERY_S:
             self._warned_at[link] = now
             log(logger, "advert_send_failed", logging.WARNING, link=link, error=exc.strerror or exc,
-                failures_so_far=self.drops[link]["send_error"],
+                failures_so_far=self.counters.get("drops", link=link, reason="send_error"),
                 hint="the peer will not hear us on this link; an output rule for protocol 112?")
 
     def drain(self, inst: Instance) -> None:
         """Every advert queued on the instance's socket, to on_advert or counted as a drop."""
         for rx in inst.sockets.drain():
-            result = accept(inst.link, inst.family, rx, inst.expect, self.codec, self.verifier)
+            result = accept(inst.link, rx, inst.expect, self.codec, self.verifier)
             if isinstance(result, Drop):
-                self.drops[inst.link][result.name.lower()] += 1
+                self.counters.inc("drops", link=inst.link, reason=result.name.lower())
                 if result == Drop.BAD_AUTH and self.on_refused is not None:
                     self.on_refused(inst.link, rx.arrival_mono_ns // 1000)
             else:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_LINKS = 10  # 1 + 24 * 10 + 2 + 1 = 244: stays below 255 (RFC 5798 address owner)
+from hacore.config.model import MAX_HA_INTERFACES
+
+# 1 + 24 * MAX_HA_INTERFACES + 2 + 1 = 244: stays below 255 (RFC 5798 address owner)
 _LINK_STEP = 24
 _PING_STEP = 2
 
@@ -25,7 +27,7 @@ class Rank:
 
     def priority(self) -> int:
         """1..244; more links beat ping health, which beats High/Low."""
-        return 1 + _LINK_STEP * min(self.links_up, MAX_LINKS) + _PING_STEP * self.ping_ok + int(self.high)
+        return 1 + _LINK_STEP * min(self.links_up, MAX_HA_INTERFACES) + _PING_STEP * self.ping_ok + int(self.high)
 
     def parts(self) -> dict[str, object]:
         return {"links_up": self.links_up, "ping_ok": self.ping_ok, "priority_class": "high" if self.high else "low"}

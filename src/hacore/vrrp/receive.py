@@ -6,7 +6,7 @@ advert's time is the kernel's arrival time, not when Python read it.
 
 from __future__ import annotations
 
-import socket
+from dataclasses import dataclass
 from types import ModuleType
 
 from hacore.vrrp import codec as codec_py
@@ -14,14 +14,21 @@ from hacore.vrrp.auth import Verifier
 from hacore.vrrp.codec import Expect
 from hacore.vrrp.drops import Drop
 from hacore.vrrp.machine import Advert
-from hacore.vrrp.sockets import Received
 
 CS_US = 10_000  # one centisecond
 
 
-def accept(link: str, family: int, rx: Received, expect: Expect, codec: ModuleType,
-           verifier: Verifier | None) -> Advert | Drop:
-    if family == socket.AF_INET:
+@dataclass(frozen=True)
+class Received:
+    data: bytes  # IPv4: the whole packet, header included; IPv6: the VRRP message
+    src: bytes
+    dst: bytes
+    ttl: int  # IPv6: the hop limit; IPv4: -1 (it is in the header)
+    arrival_mono_ns: int  # kernel receive time moved onto CLOCK_MONOTONIC
+
+
+def accept(link: str, rx: Received, expect: Expect, codec: ModuleType, verifier: Verifier | None) -> Advert | Drop:
+    if rx.ttl < 0:  # IPv4: the header came with it
         parts = codec_py.split_ipv4(rx.data)
         if isinstance(parts, Drop):
             return parts

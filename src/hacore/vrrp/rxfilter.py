@@ -28,7 +28,7 @@ from hacore.vrrp.drops import Drop
 
 if TYPE_CHECKING:
     from hacore.vrrp.bpf import RxProgram
-    from hacore.vrrp.port import Instance
+    from hacore.vrrp.sockets import Instance
 
 logger = logging.getLogger("hacore.rxfilter")
 BPF, SOCKET, RAW = "bpf", "socket-filter", "raw-socket"

@@ -17,19 +17,9 @@ from typing import Any
 from hacore.config.model import Realtime, Timing
 from hacore.native import fastpath
 from hacore.security.replay import CounterSource
-
-# The lease: how long the thread keeps sending without hearing from the control plane. The asyncio
-# loop woke up to 119 ms late under a forwarding flood (issue 9's soak), and a lease the loop can miss
-# while merely busy would turn load into the very false failover the thread exists to prevent; twice
-# that is the floor. Above it, one delay: a wedged control plane is silent within about a delay more
-# than a dead node would be.
-LEASE_MIN_US = 250_000
+from hacore.vrrp import timing
 
 _POLICY = {Realtime.FIFO: os.SCHED_FIFO, Realtime.RR: os.SCHED_RR}
-
-
-def lease_us(update_trigger_delay_us: int) -> int:
-    return max(LEASE_MIN_US, update_trigger_delay_us)
 
 
 def available() -> bool:
@@ -58,7 +48,7 @@ class FastSender:
         self.scheduling = apply_thread(self.thread.tid, self.timing)
 
     def go(self, priority: int, period_us: int, update_trigger_delay_us: int) -> bool:
-        return self.thread.go(priority, period_us * 1000, lease_us(update_trigger_delay_us) * 1000)
+        return bool(self.thread.go(priority, period_us * 1000, timing.lease_us(update_trigger_delay_us) * 1000))
 
     def quiet(self) -> None:
         self.thread.quiet()
@@ -80,7 +70,8 @@ class FastSender:
         self.thread.set_counter_limit(hwm)
 
     def stats(self) -> dict[str, Any]:
-        return self.thread.stats() | {"tid": self.thread.tid}
+        stats: dict[str, Any] = self.thread.stats()
+        return stats | {"tid": self.thread.tid}
 
 
 def apply_thread(tid: int, timing: Timing) -> dict[str, str]:

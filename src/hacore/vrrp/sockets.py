@@ -1,6 +1,9 @@
 """Raw VRRP sockets on one HA link: send adverts, receive them with the
 kernel's arrival time.
 
+An Instance is one VRRP instance: one HA link, one address family, its
+sockets and what its adverts must look like.
+
 Rules: socket plumbing only; no decoding, no decisions. Two sockets per link
 and family: the sender is bound to our source address (the pseudo-header
 checksum needs it), the receiver is not (a raw socket bound to an address
@@ -13,6 +16,11 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+from hacore.vrrp.codec import Expect
+from hacore.vrrp.receive import Received
 
 IPPROTO_VRRP = 112
 GROUP4 = "224.0.0.18"
@@ -20,15 +28,6 @@ GROUP6 = "ff02::12"
 SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>; not exported by Python's socket module
 TOS_CS6 = 0xC0  # DSCP CS6 (network control), as keepalived marks its adverts: queued ahead of bulk traffic
 _CMSG_SPACE = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)
-
-
-@dataclass(frozen=True)
-class Received:
-    data: bytes  # IPv4: the whole packet, header included; IPv6: the VRRP message
-    src: bytes
-    dst: bytes
-    ttl: int  # IPv6: the hop limit; IPv4: -1 (it is in the header)
-    arrival_mono_ns: int  # kernel receive time moved onto CLOCK_MONOTONIC
 
 
 def _mreqn(group: str, ifindex: int) -> bytes:
@@ -108,7 +107,7 @@ class LinkSockets:
             out.append(self._received(data, anc, addr))
         return out
 
-    def _received(self, data: bytes, anc: list[tuple[int, int, bytes]], addr: tuple) -> Received:
+    def _received(self, data: bytes, anc: list[tuple[int, int, bytes]], addr: tuple[Any, ...]) -> Received:
         mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
         arrival = mono_ns
         ttl, dst = -1, self.dst
@@ -129,3 +128,15 @@ class LinkSockets:
     def close(self) -> None:
         self.rx.close()
         self.tx.close()
+
+
+@dataclass
+class Instance:
+    """One VRRP instance: one HA link, one address family."""
+
+    link: str
+    family: int
+    vrid: int
+    addresses: tuple[IPv4Address | IPv6Address, ...]  # the VIPs this instance advertises
+    sockets: LinkSockets
+    expect: Expect

@@ -1,0 +1,121 @@
+"""`hacore cluster ...` and `hacore extc ...`: the cluster's state and control,
+and its live tunables; one control request per command.
+
+Rules: the daemon is reached only through the control protocol
+(hacore.control); text comes from hacore.cli.render.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from hacore.cli import render
+from hacore.cli.kit import Failure, ask, command
+
+
+@click.group()
+def cluster() -> None:
+    """Cluster state and control."""
+
+
+@command(cluster, "info")
+def cluster_info(ctx: click.Context) -> tuple[Any, str]:
+    """The seed's attribute|value table: state, sync, hotwire, maintenance, and more."""
+    data = ask(ctx, "info")
+    return data, render.info(data)
+
+
+@command(cluster, "history")
+def cluster_history(ctx: click.Context) -> tuple[Any, str]:
+    """Role changes: when, old -> new, and why (kept across restarts)."""
+    data = ask(ctx, "history")
+    return data, render.history(data)
+
+
+@command(cluster, "services")
+def cluster_services(ctx: click.Context) -> tuple[Any, str]:
+    """Applications that follow the master: each one's desired and actual state."""
+    data = ask(ctx, "services")
+    return data, render.services(data)
+
+
+@cluster.group("maintenance")
+def maintenance() -> None:
+    """Maintenance mode: a controlled switchover to the spare (persistent)."""
+
+
+cluster.add_command(maintenance, "maintainance")  # the seed's spelling
+
+
+@command(maintenance, "set")
+@click.argument("words", nargs=-1, required=True, metavar="[value] 1|0")
+@click.option("--force", is_flag=True,
+              help="set it even when the peer is not a healthy backup (the VIPs stay until one can take them)")
+def maintenance_set(ctx: click.Context, words: tuple[str, ...], force: bool) -> tuple[Any, str]:
+    """1: hand over to the spare and stay backup (also across restarts); 0: take part again.
+
+    The seed's own line works too: cluster maintainance set value "1"."""
+    value = words[1:] if words[:1] == ("value",) else words
+    if len(value) != 1 or value[0] not in ("0", "1"):
+        raise Failure(f"maintenance set takes 1 or 0 (optionally after 'value'), got {' '.join(words)!r}")
+    data = ask(ctx, "maintenance.set", value=value[0], force=force)
+    return data, "OK"
+
+
+# -- extc -------------------------------------------------------------------
+
+@click.group()
+def extc() -> None:
+    """Tunables, live (UPDATE_TRIGGER_DELAY: the failover delay in seconds)."""
+
+
+@command(extc, "get")
+@click.argument("variable")
+def extc_get(ctx: click.Context, variable: str) -> tuple[Any, str]:
+    """Show VARIABLE."""
+    data = ask(ctx, "extc.get", variable=variable)
+    return data, f"Value |{render.value_text(data['value'])}"
+
+
+@command(extc, "set", context_settings={"ignore_unknown_options": True})  # so "-1" is a value to refuse
+@click.argument("variable")
+@click.argument("value")
+def extc_set(ctx: click.Context, variable: str, value: str) -> tuple[Any, str]:
+    """Set VARIABLE to VALUE, live and persisted in the start configuration."""
+    data = ask(ctx, "extc.set", variable=variable, value=value)
+    return data, "\n".join([*data["warnings"], "OK"])
+
+
+# -- system config ----------------------------------------------------------
+
+@cluster.group("ssh-key")
+def ssh_key() -> None:
+    """The SSH keys of config sync (the seed's set-up: exchange the public keys)."""
+
+
+@command(ssh_key, "generate")
+@click.option("--type", "kind", type=click.Choice(["ed25519", "rsa"]), default="ed25519", show_default=True)
+@click.option("--force", is_flag=True, help="replace an existing key (the peer then needs the new one)")
+def ssh_key_generate(ctx: click.Context, kind: str, force: bool) -> tuple[Any, str]:
+    """Make this node's key pair; prints the public key to paste into the peer."""
+    data = ask(ctx, "sshkey.generate", type=kind, force=force)
+    return data, data["public_key"]
+
+
+@command(ssh_key, "show")
+def ssh_key_show(ctx: click.Context) -> tuple[Any, str]:
+    """This node's public key: paste it into the peer's `cluster ssh-key set-remote`."""
+    data = ask(ctx, "sshkey.show")
+    return data, data["public_key"]
+
+
+@command(ssh_key, "set-remote")
+@click.argument("key", nargs=-1, required=True)
+def ssh_key_set_remote(ctx: click.Context, key: tuple[str, ...]) -> tuple[Any, str]:
+    """Pin the peer's public key (KEY: the line its `ssh-key show` prints; `-` reads it from stdin)."""
+    line = sys.stdin.read() if key == ("-",) else " ".join(key)
+    data = ask(ctx, "sshkey.set_remote", key=line.strip())
+    return data, f"remote key set: {data['remote_fingerprint']}"

@@ -1,0 +1,57 @@
+"""Advert timing: every formula that turns the failover delay
+(UPDATE_TRIGGER_DELAY) into an interval, in one place.
+
+The backup waits the whole delay (the seed's promise: the switchover comes
+that long after the failure, no skew added). The adverts announce a third
+of it as their Max Adver Int, so a peer (or keepalived) that waits three
+announced intervals waits the delay; we send every quarter, which puts a
+fourth advert inside that wait: three adverts in a row may be lost, or one
+may be late by three quarters of the delay, before the backup moves.
+Sending every third (RFC 5798 with no skew) left a margin of zero: the third
+advert was due at the very instant the backup gave up, and every false
+failover in the soak of issue 9 was such an advert.
+
+Rules: pure; integer microseconds in and out (seconds only where a caller
+sleeps in seconds); imports only the codec's field limits.
+"""
+
+from __future__ import annotations
+
+from hacore.vrrp.codec import V3_MAX_INTERVAL_CS
+
+# The lease: how long the thread keeps sending without hearing from the control plane. The asyncio
+# loop woke up to 119 ms late under a forwarding flood (issue 9's soak), and a lease the loop can miss
+# while merely busy would turn load into the very false failover the thread exists to prevent; twice
+# that is the floor. Above it, one delay: a wedged control plane is silent within about a delay more
+# than a dead node would be.
+LEASE_MIN_US = 250_000
+ADVERTS_PER_DELAY = 4  # adverts sent within one delay
+ANNOUNCED_PER_DELAY = 3  # the announced Max Adver Int is a third of the delay
+
+
+def advert_interval_us(delay_us: int) -> int:
+    """How often a master sends."""
+    return delay_us // ADVERTS_PER_DELAY
+
+
+def announced_interval_cs(delay_us: int, version: int) -> int:
+    """The Max Adver Int we announce: a third of the delay, in centiseconds (VRRPv2: whole seconds)."""
+    if version == 2:
+        return max(1, round(delay_us / (ANNOUNCED_PER_DELAY * 1_000_000))) * 100
+    return max(1, min(V3_MAX_INTERVAL_CS, round(delay_us / (ANNOUNCED_PER_DELAY * 10_000))))
+
+
+def master_down_us(delay_us: int, peer_interval_us: int) -> int:
+    """How long a backup waits after the peer's last advert: our delay, but never shorter than three of
+    the peer's announced intervals (a peer with a longer interval must not look dead between two)."""
+    return max(delay_us, ANNOUNCED_PER_DELAY * peer_interval_us)
+
+
+def lease_us(delay_us: int) -> int:
+    """How long the advert sender thread keeps sending without word from the control plane."""
+    return max(LEASE_MIN_US, delay_us)
+
+
+def status_interval_s(delay_s: float) -> float:
+    """How often a node sends its status on the hotwire: as often as the announced advert interval."""
+    return delay_s / ANNOUNCED_PER_DELAY
