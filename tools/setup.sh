@@ -6,7 +6,8 @@
 #
 #   tools/setup.sh           what the daemon and the demo need
 #   tools/setup.sh --peers   also keepalived and conntrackd, the comparison
-#                            peers of the tests and benchmarks
+#                            peers of the tests and benchmarks (and tcpdump,
+#                            which watches keepalived on the wire)
 #
 # The host is left as it was found: nothing is written under /lib/modules or
 # /usr/local, and a peer installed here has its unit disabled and stopped.
@@ -38,7 +39,7 @@ if [ ! -e "/lib/modules/$kver/build" ]; then
     apt_pkgs+=("linux-headers-$arch")
   fi
 fi
-peer_pkgs=(keepalived conntrackd)
+peer_pkgs=(keepalived conntrackd tcpdump)  # tcpdump: the takeover bench reads keepalived on the wire
 
 missing_of() {
   local p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -74,6 +75,15 @@ def bench() -> None:
     """Benchmarks that need the lab (micro benchmarks: tools/run bench)."""
 
 
+def _bench(run: Callable[[], dict[str, Any]], markdown: Callable[[dict[str, Any]], str]) -> tuple[Any, str]:
+    """A macro bench's report and its table; a lab that cannot be built is one line."""
+    try:
+        report = run()
+    except (netns.LabError, TimeoutError) as exc:
+        raise Failure(str(exc)) from None
+    return report, markdown(report)
+
+
 @command(bench, "failover")
 @click.option("--runs", type=click.IntRange(1, 50), default=8, show_default=True, help="runs per case and stack")
 @click.option("--seed", type=int, default=None, help="seed of the random fault phases (to repeat a run)")
@@ -81,11 +91,7 @@ def bench_failover(ctx: click.Context, runs: int, seed: int | None) -> tuple[Any
     """Outage and lost connections when the master loses power: hacore, keepalived, keepalived + conntrackd."""
     from hacore_lab import bench as failover_bench
 
-    try:
-        report = failover_bench.run(runs, _progress, seed)
-    except (netns.LabError, TimeoutError) as exc:
-        raise Failure(str(exc)) from None
-    return report, failover_bench.markdown(report)
+    return _bench(lambda: failover_bench.run(runs, _progress, seed), failover_bench.markdown)
 
 
 @command(bench, "sync")
@@ -95,11 +101,7 @@ def bench_sync(ctx: click.Context, sizes: tuple[int, ...]) -> tuple[Any, str]:
     """Conntrack replication: hacore beside conntrackd, bursts of flows, lag, takeover to a complete table."""
     from hacore_lab import syncbench
 
-    try:
-        report = syncbench.run(sizes, _progress)
-    except (netns.LabError, TimeoutError) as exc:
-        raise Failure(str(exc)) from None
-    return report, syncbench.markdown(report)
+    return _bench(lambda: syncbench.run(sizes, _progress), syncbench.markdown)
 
 
 @command(bench, "takeover")
@@ -109,11 +111,7 @@ def bench_takeover(ctx: click.Context, switchovers: int) -> tuple[Any, str]:
     """Decision to first GARP/NA round, per step: hacore beside keepalived."""
     from hacore_lab import takeoverbench
 
-    try:
-        report = takeoverbench.run(switchovers, _progress)
-    except (netns.LabError, TimeoutError) as exc:
-        raise Failure(str(exc)) from None
-    return report, takeoverbench.markdown(report)
+    return _bench(lambda: takeoverbench.run(switchovers, _progress), takeoverbench.markdown)
 
 
 @command(bench, "adverts")
@@ -134,11 +132,7 @@ def bench_adverts(ctx: click.Context, delays: tuple[float, ...], soak_seconds: f
 
     items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds, parts)
     _progress(f"{len(items)} cases, about {sum(s for _, s in items) / 60 + len(items) * 0.2:.0f} minutes")
-    try:
-        report = advertbench.run(items, _progress)
-    except (netns.LabError, TimeoutError) as exc:
-        raise Failure(str(exc)) from None
-    return report, advertbench.markdown(report)
+    return _bench(lambda: advertbench.run(items, _progress), advertbench.markdown)
 
 
 @command(lab, "demo")

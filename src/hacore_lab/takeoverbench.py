@@ -85,6 +85,8 @@ def leads_ms(events: list[Seen]) -> list[float]:
 
 class Capture:
     def __init__(self, lab: Lab, seconds: float):
+        if shutil.which("tcpdump") is None:  # without it every wire figure would be silently missing
+            raise netns.LabError("tcpdump is not installed: tools/setup.sh --peers installs it")
         self.path = lab.run_dir / "capture.txt"
         with open(self.path, "wb") as out:
             self.proc = subprocess.Popen(netns.exec_argv(lab, "client", [
