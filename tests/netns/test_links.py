@@ -56,6 +56,6 @@ def test_advert_send_failures_are_counted_and_logged(make_cluster: Callable[...,
     wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 5, what="node2 takes over")
     log = (lab.node_dir("node1") / "daemon.log").read_text()
     warnings = [line for line in log.splitlines() if "event=advert_send_failed" in line]
-    assert all(line.startswith("level=warning") for line in warnings)
+    assert all(" level=warning event=advert_send_failed " in f" {line} " for line in warnings)
     # Rate-limited: one line per link in the first WARN_EVERY_S, however many adverts failed.
     assert sorted(line.split(" link=")[1].split()[0] for line in warnings) == ["lan1", "lan2"]

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -171,4 +172,7 @@ cli.add_command(system)
 
 
 def main() -> None:
+    # asyncssh keeps DSA keys importable; cryptography warns about it at import, on every start, into
+    # stderr (and into --json output captured with 2>&1). hacore never uses DSA.
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
     cli(prog_name="hacore")

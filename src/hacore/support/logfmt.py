@@ -1,16 +1,28 @@
 """Logging for the daemon: one line per event on stderr, logfmt fields.
 
-journald keeps stderr lines as they are, and `key=value` fields stay
-greppable there. Call log(logger, "event", key=value, ...) for structured
+journald keeps stderr lines as they are (and stamps them), and `key=value`
+fields stay greppable there; anywhere else each line starts with its own
+UTC timestamp. Call log(logger, "event", key=value, ...) for structured
 events; ordinary messages work too.
+
+Rules: one event repeating (a table loading flips sync_complete hundreds of
+times a second) writes at most BURST lines per WINDOW_S; the rest are
+counted, and the next line of it written says how many were left out.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+BURST = 5  # lines of one event per window before the rest are only counted
+WINDOW_S = 10.0
 
 
 def _quote(value: Any) -> str:
@@ -23,18 +35,57 @@ def _quote(value: Any) -> str:
 
 
 class LogfmtFormatter(logging.Formatter):
+    def __init__(self, timestamps: bool = False):
+        super().__init__()
+        self.timestamps = timestamps
+
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", {})
-        parts = [f"level={record.levelname.lower()}", f"event={_quote(record.getMessage())}"]
+        parts = [f"ts={datetime.fromtimestamp(record.created, UTC).isoformat(timespec='milliseconds')[:-6]}Z"
+                 ] if self.timestamps else []
+        parts += [f"level={record.levelname.lower()}", f"event={_quote(record.getMessage())}"]
         parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
         if record.exc_info:
             parts.append(f"exc={_quote(self.formatException(record.exc_info))}")  # the whole traceback, escaped
         return " ".join(parts)
 
 
+class Repeats(logging.Filter):
+    """At most BURST lines of one event (logger and event name) per WINDOW_S; the rest are counted, and
+    the next line of that event that is written carries suppressed=N."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.clock = clock
+        self.seen: dict[tuple[str, str], tuple[float, int, int]] = {}  # -> (window start, written, left out)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key, now = (record.name, str(record.msg)), self.clock()
+        start, written, left_out = self.seen.get(key, (now, 0, 0))
+        if now - start >= WINDOW_S:
+            start, written = now, 0
+        if written >= BURST:
+            self.seen[key] = (start, written, left_out + 1)
+            return False
+        if left_out:
+            record.fields = {**getattr(record, "fields", {}), "suppressed": left_out}
+        self.seen[key] = (start, written + 1, 0)
+        return True
+
+
+def under_journald() -> bool:
+    """systemd names the stream it connected in JOURNAL_STREAM (device:inode); stderr must be that one."""
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    return os.environ.get("JOURNAL_STREAM") == f"{st.st_dev}:{st.st_ino}"
+
+
 def setup(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LogfmtFormatter())
+    handler.setFormatter(LogfmtFormatter(timestamps=not under_journald()))
+    handler.addFilter(Repeats())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
