@@ -1,7 +1,8 @@
-"""What every hacore command shares: --json, one-line errors, a non-zero exit.
+"""What every hacore command shares: --json, one-line errors, a non-zero exit,
+and the one way to ask the daemon (the control protocol's client).
 
-Rules: click only; no command here. Both the main CLI and the lab's commands
-build on it (neither imports the other).
+Rules: click and the control client only; no command here. Both the main
+CLI and the lab's commands build on it (neither imports the other).
 """
 
 from __future__ import annotations
