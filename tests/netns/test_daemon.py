@@ -65,6 +65,10 @@ def test_update_trigger_delay_is_live_and_persisted(cluster: Lab) -> None:
     netns.stop_daemon(cluster, "node1")
     netns.start_daemon(cluster, "node1")
     assert hacore(cluster, "node1", "extc", "get", "UPDATE_TRIGGER_DELAY").stdout.strip() == "Value |3"
+    # The seed's own lines, verbatim.
+    seed = ("application", "securepoint_firewall", "variable", "UPDATE_TRIGGER_DELAY")
+    assert hacore(cluster, "node1", "extc", "value", "set", *seed, "value", "2").stdout.strip() == "OK"
+    assert hacore(cluster, "node1", "extc", "value", "get", *seed).stdout.strip() == "Value |2"
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -101,7 +105,7 @@ def test_unknown_variable_is_refused(cluster: Lab) -> None:
 def test_named_configurations_save_list_diff_load(cluster: Lab) -> None:
     assert hacore(cluster, "node1", "system", "config", "save", "--name", "base").stdout.startswith("saved base")
     hacore(cluster, "node1", "extc", "set", "UPDATE_TRIGGER_DELAY", "4")
-    hacore(cluster, "node1", "system", "config", "save", "--name", "slow")
+    assert hacore(cluster, "node1", "system", "config", "save", "name", "slow").stdout.startswith("saved slow")  # seed
     rows = json.loads(hacore(cluster, "node1", "system", "config", "list", "--json").stdout)
     # The configuration extc set replaced is kept as revision @1, beside the named ones.
     assert {r["name"]: r["start"] for r in rows} == {"base": False, "slow": True, "@1": False}

@@ -119,3 +119,25 @@ def test_maintenance_takes_the_seeds_own_syntax(tmp_path: Path) -> None:
         assert code == 1 and "the hacore daemon is not running" in err  # parsed, then sent
     code, _, err = run("--socket", sock, "cluster", "maintainance", "set", "value", "2")
     assert code == 1 and "maintenance set takes 1 or 0 (optionally after 'value'), got 'value 2'" in err
+
+
+def test_the_seeds_lines_are_parsed_and_wrong_ones_refused_in_one_line(tmp_path: Path) -> None:
+    sock = str(tmp_path / "none.sock")
+    no_daemon = f"hacore: error: the hacore daemon is not running (no socket at {sock})\n"
+    seed = ("application", "securepoint_firewall", "variable", "UPDATE_TRIGGER_DELAY")
+    assert run("--socket", sock, "extc", "value", "get", *seed)[2] == no_daemon  # parsed, then asked
+    assert run("--socket", sock, "extc", "value", "set", *seed, "value", "2")[2] == no_daemon
+    assert run("--socket", sock, "system", "config", "save", "name", "x")[2] == no_daemon
+    assert run("--socket", sock, "cluster", "maintainance", "set", "value", "1")[2] == no_daemon
+    code, _, err = run("--socket", sock, "extc", "value", "get", "application", "other", "variable", "X")
+    assert code == 1 and err == "hacore: error: unknown application 'other' (known: securepoint_firewall)\n"
+    code, _, err = run("--socket", sock, "extc", "value", "set", *seed)
+    assert code == 1 and err == "hacore: error: missing value\n"
+    code, _, err = run("--socket", sock, "system", "config", "save", "nome", "x")
+    assert code == 1 and "save takes --name NAME or the seed's 'name NAME'" in err
+
+
+def test_help_lists_one_spelling_of_maintenance() -> None:
+    _, out, _ = run("cluster", "--help")
+    assert "maintenance" in out and "maintainance" not in out
+

@@ -7,6 +7,7 @@ Rules: the daemon is reached only through the control protocol
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
@@ -47,7 +48,9 @@ def maintenance() -> None:
     """Maintenance mode: a controlled switchover to the spare (persistent)."""
 
 
-cluster.add_command(maintenance, "maintainance")  # the seed's spelling
+_seed_spelling = copy.copy(maintenance)
+_seed_spelling.hidden = True  # the seed's spelling works; --help lists one
+cluster.add_command(_seed_spelling, "maintainance")
 
 
 @command(maintenance, "set")
@@ -70,6 +73,45 @@ def maintenance_set(ctx: click.Context, words: tuple[str, ...], force: bool) -> 
 @click.group()
 def extc() -> None:
     """Tunables, live (UPDATE_TRIGGER_DELAY: the failover delay in seconds)."""
+
+
+SEED_APPLICATION = "securepoint_firewall"  # the seed's application for the cluster's variables
+
+
+def seed_words(words: tuple[str, ...], keys: tuple[str, ...]) -> dict[str, str]:
+    """The seed's `key "value" key "value"` form (`application "securepoint_firewall" variable "X"`) as a dict;
+    Failure in one line for anything else."""
+    if len(words) % 2 or any(k not in keys for k in words[::2]):
+        raise Failure(f"expected {' '.join(f'{k} VALUE' for k in keys)}, got {' '.join(words)!r}")
+    pairs = dict(zip(words[::2], words[1::2], strict=True))
+    if set(pairs) != set(keys):
+        raise Failure(f"missing {', '.join(k for k in keys if k not in pairs)}")
+    if pairs["application"] != SEED_APPLICATION:
+        raise Failure(f"unknown application {pairs['application']!r} (known: {SEED_APPLICATION})")
+    return pairs
+
+
+@extc.group("value")
+def extc_value() -> None:
+    """The seed's own form: extc value get|set application "securepoint_firewall" variable "..." [value V]."""
+
+
+@command(extc_value, "get")
+@click.argument("words", nargs=-1, required=True, metavar='application APP variable VAR')
+def extc_value_get(ctx: click.Context, words: tuple[str, ...]) -> tuple[Any, str]:
+    """Show a variable (the seed's line: extc value get application "securepoint_firewall" variable "...")."""
+    variable = seed_words(words, ("application", "variable"))["variable"]
+    data = ask(ctx, "extc.get", variable=variable)
+    return data, f"Value |{render.value_text(data['value'])}"
+
+
+@command(extc_value, "set", context_settings={"ignore_unknown_options": True})
+@click.argument("words", nargs=-1, required=True, metavar="application APP variable VAR value V")
+def extc_value_set(ctx: click.Context, words: tuple[str, ...]) -> tuple[Any, str]:
+    """Set a variable, live and persisted (the seed's line: ... variable "UPDATE_TRIGGER_DELAY" value 2)."""
+    pairs = seed_words(words, ("application", "variable", "value"))
+    data = ask(ctx, "extc.set", variable=pairs["variable"], value=pairs["value"])
+    return data, "\n".join([*data["warnings"], "OK"])
 
 
 @command(extc, "get")

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from hacore.cli import render
-from hacore.cli.kit import ask, command
+from hacore.cli.kit import Failure, ask, command
 
 
 @click.group()
@@ -26,9 +26,16 @@ def system_config() -> None:
 
 
 @command(system_config, "save")
-@click.option("--name", required=True, help="name of the configuration")
-def config_save(ctx: click.Context, name: str) -> tuple[Any, str]:
-    """Save the running configuration as NAME."""
+@click.option("--name", help="name of the configuration")
+@click.argument("words", nargs=-1, metavar="[name NAME]")
+def config_save(ctx: click.Context, name: str | None, words: tuple[str, ...]) -> tuple[Any, str]:
+    """Save the running configuration as NAME (--name NAME, or the seed's line: system config save name NAME)."""
+    if words:
+        if len(words) != 2 or words[0] != "name" or name is not None:
+            raise Failure(f"save takes --name NAME or the seed's 'name NAME', got {' '.join(words)!r}")
+        name = words[1]
+    if not name:
+        raise Failure("save needs a name: --name NAME (or the seed's 'name NAME')")
     data = ask(ctx, "config.save", name=name)
     return data, f"saved {data['name']} ({data['digest']})"
 
