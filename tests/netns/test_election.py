@@ -226,6 +226,21 @@ def test_maintenance_switchover_is_hitless_persistent_and_reversible(make_cluste
     assert " 0% packet loss" in out, out
 
 
+def test_cluster_off_hands_over_and_stays_out_and_on_takes_part_again(make_cluster: Callable[..., Lab]) -> None:
+    """The seed's Cluster On/Off from the CLI, kept in the start configuration."""
+    lab = make_cluster()
+    assert hacore(lab, "node1", "cluster", "off").stdout.strip() == "OK"
+    wait_until(lambda: roles(lab) == ("none", "master"), 10, what="node1 out, node2 master")
+    wait_until(lambda: holds_no_vip(lab, "node1") and holds_vips(lab, "node2"), 5, what="the VIPs on node2")
+    assert info(lab, "node1")["cluster_reason"] == "cluster is off"
+    assert "enabled = false" in (lab.node_dir("node1") / "hacore.toml").read_text()
+    assert json.loads(hacore(lab, "node1", "cluster", "off", "--json").stdout)["how"] == "nothing to change"
+    hacore(lab, "node1", "cluster", "on")
+    wait_until(lambda: roles(lab)[0] in ("backup", "master") and info(lab, "node1")["cluster_reason"] == "", 10,
+               what="node1 in the election again")
+    assert "enabled = true" in (lab.node_dir("node1") / "hacore.toml").read_text()
+
+
 def test_maintenance_is_refused_when_the_peer_cannot_take_over(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
     hacore(lab, "node2", "cluster", "maintenance", "set", "1")

@@ -68,6 +68,19 @@ def maintenance_set(ctx: click.Context, words: tuple[str, ...], force: bool) -> 
     return data, "OK"
 
 
+@command(cluster, "on")
+def cluster_on(ctx: click.Context) -> tuple[Any, str]:
+    """The seed's Cluster On: take part in the election (kept in the start configuration)."""
+    return ask(ctx, "cluster.enable", value="1"), "OK"
+
+
+@command(cluster, "off")
+def cluster_off(ctx: click.Context) -> tuple[Any, str]:
+    """The seed's Cluster Off: hand the VIPs over and stay out of the election (kept in the start
+    configuration; shared, so synchronize it or set it on both nodes)."""
+    return ask(ctx, "cluster.enable", value="0"), "OK"
+
+
 # -- extc -------------------------------------------------------------------
 
 @click.group()

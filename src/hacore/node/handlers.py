@@ -46,6 +46,7 @@ class Handlers:
             "history": self.history,
             "services": self.services,
             "maintenance.set": self.maintenance_set,
+            "cluster.enable": self.cluster_enable,
             "extc.get": self.extc_get,
             "extc.set": self.extc_set,
             "config.save": self.config_save,
@@ -79,6 +80,16 @@ class Handlers:
             log(logger, "maintenance", on=on, who=who, forced=force)
             node.set_maintenance(on)
         return {"maintenance": on, "cluster_state": str(m.role)}
+
+    async def cluster_enable(self, who: str, value: str) -> dict[str, Any]:
+        """The seed's Cluster On/Off, kept in the start configuration (shared: synchronize it, or set it on
+        both nodes, as the seed says). Off hands the VIPs over first, like any restart of the election."""
+        on = value == "1"
+        if self.r.cfg.cluster.enabled == on:
+            return {"enabled": on, "how": "nothing to change"}
+        why = f"cluster {'on' if on else 'off'}"
+        await self.r.apply_text(set_value(self.r.text, ("cluster", "enabled"), on), who, why)
+        return {"enabled": on, "how": self.r.last_apply}
 
     def history(self, who: str) -> list[dict[str, Any]]:
         return self.r.history.entries()
