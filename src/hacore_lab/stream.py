@@ -33,11 +33,12 @@ class _UdpEcho(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.transport.sendto(data, addr)  # type: ignore[attr-defined]
+        # Recorded before the echo: a client that saw its echo may stop the server at once.
         if self.peers and addr[:2] not in self.seen:
             self.seen.add(addr[:2])
             with open(self.peers, "a") as f:
                 f.write(f"udp {addr[0]} {addr[1]}\n")
+        self.transport.sendto(data, addr)  # type: ignore[attr-defined]
 
 
 class _UdpProbe(asyncio.DatagramProtocol):

@@ -239,6 +239,13 @@ def test_cluster_off_hands_over_and_stays_out_and_on_takes_part_again(make_clust
     wait_until(lambda: roles(lab)[0] in ("backup", "master") and info(lab, "node1")["cluster_reason"] == "", 10,
                what="node1 in the election again")
     assert "enabled = true" in (lab.node_dir("node1") / "hacore.toml").read_text()
+    # Off on a master whose peer cannot take the VIPs is refused: they would be nowhere.
+    wait_roles(lab, ("master", "backup"))
+    faults.signal_daemon(lab, "node2", signal.SIGKILL)
+    wait_until(lambda: info(lab, "node1")["rank"]["peer"]["seen"] is False, 5, what="node2's status to age")
+    proc = hacore(lab, "node1", "cluster", "off", check=False)
+    assert proc.returncode == 1 and "cluster off refused: the peer is not a healthy backup" in proc.stderr
+    assert info(lab, "node1")["cluster_state"] == "master" and holds_vips(lab, "node1")
 
 
 def test_maintenance_is_refused_when_the_peer_cannot_take_over(make_cluster: Callable[..., Lab]) -> None:

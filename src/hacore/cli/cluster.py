@@ -75,10 +75,12 @@ def cluster_on(ctx: click.Context) -> tuple[Any, str]:
 
 
 @command(cluster, "off")
-def cluster_off(ctx: click.Context) -> tuple[Any, str]:
+@click.option("--force", is_flag=True, help="turn it off even when the peer cannot take the VIPs (they go with it)")
+def cluster_off(ctx: click.Context, force: bool) -> tuple[Any, str]:
     """The seed's Cluster Off: hand the VIPs over and stay out of the election (kept in the start
-    configuration; shared, so synchronize it or set it on both nodes)."""
-    return ask(ctx, "cluster.enable", value="0"), "OK"
+    configuration; shared, so synchronize it or set it on both nodes). Refused on a master whose peer is
+    not a healthy backup."""
+    return ask(ctx, "cluster.enable", value="0", force=force), "OK"
 
 
 # -- extc -------------------------------------------------------------------

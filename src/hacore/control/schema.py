@@ -34,7 +34,7 @@ COMMANDS: dict[str, dict[str, Arg]] = {
     "history": {},
     "services": {},
     "maintenance.set": {"value": Arg(str, choices=("0", "1")), "force": Arg(bool, required=False)},
-    "cluster.enable": {"value": Arg(str, choices=("0", "1"))},
+    "cluster.enable": {"value": Arg(str, choices=("0", "1")), "force": Arg(bool, required=False)},
     "extc.get": {"variable": NAME},
     "extc.set": {"variable": NAME, "value": Arg(str, max_len=32)},
     "config.save": {"name": NAME},

@@ -81,12 +81,16 @@ class Handlers:
             node.set_maintenance(on)
         return {"maintenance": on, "cluster_state": str(m.role)}
 
-    async def cluster_enable(self, who: str, value: str) -> dict[str, Any]:
+    async def cluster_enable(self, who: str, value: str, force: bool = False) -> dict[str, Any]:
         """The seed's Cluster On/Off, kept in the start configuration (shared: synchronize it, or set it on
-        both nodes, as the seed says). Off hands the VIPs over first, like any restart of the election."""
+        both nodes, as the seed says). Off hands the VIPs over first, like any restart of the election, and
+        only to a peer that can take them (the machine's rule, as for maintenance)."""
         on = value == "1"
         if self.r.cfg.cluster.enabled == on:
             return {"enabled": on, "how": "nothing to change"}
+        refusal = self.r.node.maintenance_refusal() if not on and not force and self.r.node is not None else ""
+        if refusal:
+            raise Refused(f"cluster off refused: {refusal}; --force turns it off anyway: the VIPs go with it")
         why = f"cluster {'on' if on else 'off'}"
         await self.r.apply_text(set_value(self.r.text, ("cluster", "enabled"), on), who, why)
         return {"enabled": on, "how": self.r.last_apply}
