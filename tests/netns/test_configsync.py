@@ -143,7 +143,7 @@ def connects(lab: Lab, node: str, host: str, port: int) -> bool:
 
 
 def body(req: dict) -> bytes:
-    from hacore.configsync.endpoint import versions
+    from hacore.configsync.exchange import versions
 
     return json.dumps({**req, "versions": versions(), "length": len(req["text"])}).encode()
 

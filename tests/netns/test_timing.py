@@ -63,6 +63,9 @@ def test_the_tc_program_counts_adverts_and_drops_forgeries_by_reason(make_cluste
     rx = info(lab, "node2")["advert_rx"]
     need(rx["path"] == "bpf", f"the BPF receive filter is not in force: {rx['reason']}")
     assert rx["tc_links"] == ["lan1", "lan2"]
+    # Compiled in a child: the daemon holds the program by descriptor, never bcc or its LLVM.
+    maps = Path(f"/proc/{netns.recorded_pids(lab)['node2']}/maps").read_text()
+    assert "libbcc" not in maps and "LLVM" not in maps
 
     def passed() -> dict[str, int]:
         return info(lab, "node2")["advert_rx"]["passed"]

@@ -7,7 +7,7 @@ from dataclasses import replace
 from hacore.config import live
 from hacore.config.model import AuthMode, HaInterface, Interface
 from hacore.config.parse import parse
-from hacore.configsync.endpoint import version_problem, versions
+from hacore.configsync.exchange import version_problem, versions
 from tests.unit.lab_config import NODE1
 
 BASE = parse(NODE1)

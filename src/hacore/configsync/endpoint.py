@@ -23,43 +23,22 @@ from typing import Any
 
 import asyncssh
 
-from hacore import __version__
-from hacore.config.model import SCHEMA_VERSION
+from hacore.configsync.exchange import (
+    COMMANDS,
+    CONNECT_TIMEOUT_S,
+    MAX_REQUEST,
+    REQUEST_TIMEOUT_S,
+    SyncError,
+    version_problem,
+    versions,
+)
 from hacore.configsync.sshkeys import KeyFiles, SshKeyError
 from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.configsync")
-PROTOCOL_VERSION = 1
-MAX_REQUEST = 1 << 20  # a start configuration is a few kB; more is not one
-REQUEST_TIMEOUT_S = 20.0
-CONNECT_TIMEOUT_S = 5.0
-COMMANDS = ("hacore-sync hello", "hacore-sync apply")
 USER = "hacore"
 LOGIN_GRACE_S = 10.0  # an unauthenticated connection is closed after this (OpenSSH's LoginGraceTime)
 MAX_STARTUPS = 10  # unauthenticated connections at once; more are closed at once (OpenSSH's MaxStartups)
-
-
-class SyncError(Exception):
-    """Config sync failed; str() is the one line to show, naming the side at fault."""
-
-
-def versions() -> dict[str, Any]:
-    return {"hacore": __version__, "schema": SCHEMA_VERSION, "protocol": PROTOCOL_VERSION}
-
-
-def version_problem(ours: dict[str, Any], theirs: Any, peer: str) -> str:
-    """Why config sync cannot go on between these versions ("" if it can)."""
-    if not isinstance(theirs, dict):
-        return "the peer sent no versions"
-    if theirs.get("protocol") != PROTOCOL_VERSION:
-        return (f"sync protocol {theirs.get('protocol')!r} on {peer}, {PROTOCOL_VERSION} here: "
-                "upgrade the older node")
-    if theirs.get("schema") != ours["schema"]:
-        older = peer if (theirs.get("schema") or 0) < ours["schema"] else "this node"
-        return (f"config schema {theirs.get('schema')!r} on {peer} (hacore {theirs.get('hacore')}), "
-                f"{ours['schema']} here (hacore {ours['hacore']}): upgrade {older}; failover and conntrack "
-                "sync go on meanwhile")
-    return ""
 
 
 class _Server(asyncssh.SSHServer):

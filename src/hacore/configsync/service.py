@@ -22,17 +22,20 @@ import time
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_interface
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hacore.config.model import Config
 from hacore.config.parse import ConfigError, digest
 from hacore.config.store import Store
 from hacore.configsync import conflict, merge, standby
-from hacore.configsync.endpoint import Server, SyncError, call
+from hacore.configsync.exchange import SyncError
 from hacore.configsync.sshkeys import KeyFiles, SshKeyError
 from hacore.effects.nft import NftError, NftReconciler
 from hacore.support import statefile
 from hacore.support.logfmt import log
+
+if TYPE_CHECKING:
+    from hacore.configsync.endpoint import Server
 
 logger = logging.getLogger("hacore.configsync")
 REFRESH_S = 10.0
@@ -41,6 +44,13 @@ REFRESH_S = 10.0
 def _record_ok(v: Any) -> bool:
     return isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("common", "direction", "peer")) and \
         isinstance(v.get("when"), (int, float))
+
+
+async def call(keys: KeyFiles, host: str, port: int, command: str, req: dict[str, Any]) -> dict[str, Any]:
+    """hacore.configsync.endpoint's call, imported when a node first talks to its peer (keys exist then)."""
+    from hacore.configsync import endpoint
+
+    return await endpoint.call(keys, host, port, command, req)
 
 
 MAX_KNOWN = 1000  # digests sent with a request: the newest ones are the ones that decide
@@ -56,8 +66,7 @@ class ConfigSync:
         # (text, who, why, from the peer) -> the running config; raises on failure (rolled back)
         self.apply_text = apply_text
         self.store = store
-        self.server = Server(self.keys, lambda: self.cfg().cluster.hotwire.remote_address, self._hello,
-                             self._receive)
+        self.server: Server | None = None  # made with the first key: it loads the SSH stack
         self.state = "error"
         self.reason = "not checked yet"
         self.sections: list[str] = []
@@ -78,8 +87,16 @@ class ConfigSync:
         if not local:
             self.server_error = "no hotwire configured"
             return
-        if self.server.bound == f"{local}:{port}":
+        if self.server is not None and self.server.bound == f"{local}:{port}":
             return
+        if not self.keys.private.exists():
+            self.server_error = "no local key: `hacore cluster ssh-key generate` first"
+            return
+        if self.server is None:
+            from hacore.configsync.endpoint import Server
+
+            self.server = Server(self.keys, lambda: self.cfg().cluster.hotwire.remote_address, self._hello,
+                                 self._receive)
         try:
             await self.server.start(local, port)
         except SshKeyError as exc:
@@ -101,7 +118,8 @@ class ConfigSync:
             await asyncio.sleep(REFRESH_S)
 
     async def stop(self) -> None:
-        await self.server.stop()
+        if self.server is not None:
+            await self.server.stop()
 
     async def _hello(self, req: dict[str, Any]) -> dict[str, Any]:
         """Who this node is and what it runs; with the asker's configuration, whether this node could
@@ -187,7 +205,7 @@ class ConfigSync:
     def info(self) -> dict[str, Any]:
         rec = self.record()
         return {"sync_state": self.state, "sync_reason": self.reason, "ssh_keys": self.keys.status(),
-                "sync_endpoint": self.server.bound or f"not listening: {self.server_error}",
+                "sync_endpoint": (self.server and self.server.bound) or f"not listening: {self.server_error}",
                 "last_sync": ({k: rec[k] for k in ("when", "direction", "peer")} | {"revision": rec["common"][:12]}
                               if rec else {})}
 

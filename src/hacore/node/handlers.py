@@ -18,7 +18,7 @@ from typing import Any
 from hacore.config.parse import ConfigError, digest
 from hacore.config.store import set_value
 from hacore.config.validate import check, check_update_trigger_delay, vrid_moves
-from hacore.configsync.endpoint import SyncError
+from hacore.configsync.exchange import SyncError
 from hacore.configsync.service import ConfigSync
 from hacore.configsync.sshkeys import SshKeyError
 from hacore.control.server import Refused

@@ -1,9 +1,11 @@
 """The only module that imports bcc: where the BPF sources and the kernel
 headers are, and whether bcc can compile and load a program here.
 
-Rules: bcc is imported inside functions only, so a process that never loads
-BPF never pays for it (importing bcc and compiling costs about 200 ms and
-120 MiB of resident memory for good). Headers: the running kernel's own
+Rules: bcc is imported inside functions only, and the daemon never calls
+them: importing bcc and compiling costs about 200 ms and 130 MiB of
+resident memory for good, so the daemon runs this module as a short-lived
+child (`python -m hacore.vrrp.bpf FD`, from hacore.vrrp.rxprogram) that
+hands back descriptors and exits. Headers: the running kernel's own
 (/lib/modules/<release>/build), else the tree tools/setup.sh merged into the
 venv from Debian's nearest headers, handed to bcc through its own
 BCC_KERNEL_SOURCE; nothing is ever written under /lib/modules.
@@ -11,8 +13,10 @@ BCC_KERNEL_SOURCE; nothing is ever written under /lib/modules.
 
 from __future__ import annotations
 
-import contextlib
+import ctypes
+import json
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,46 +77,15 @@ def _load(name: str) -> tuple[Any, Any]:
         raise OSError(f"BPF load failed: {first}") from None
 
 
-class RxProgram:
-    """bpf/hacore_rx.c compiled and loaded once (on a thread: clang takes about a second). Attaching it
-    to a link's tc ingress is hacore.vrrp.rxfilter's (netlink, on the loop); this holds the program and its
-    maps."""
-
-    def __init__(self) -> None:
-        self.b, self.fn = _load("hacore_rx")
-        self.conf = self.b[b"rx_conf"]
-        self.counts_map = self.b[b"rx_counts"]
-
-    @property
-    def fd(self) -> int:
-        return int(self.fn.fd)
-
-    @property
-    def name(self) -> str:
-        return str(self.fn.name.decode())
-
-    def configure(self, ifindex: int, version: int, vrid: int, net4: bytes, mask4: bytes) -> None:
-        """What the program admits on this link (a map update: takes effect at the next packet)."""
-        leaf = self.conf.Leaf()
-        leaf.version, leaf.vrid = version, vrid
-        leaf.net4 = int.from_bytes(net4, "little")  # the program compares network-order words as loaded
-        leaf.mask4 = int.from_bytes(mask4, "little")
-        self.conf[self.conf.Key(ifindex)] = leaf
-
-    def forget(self, ifindex: int) -> None:
-        """A deleted link: its settings and counters go (a link made again gets a new ifindex)."""
-        with contextlib.suppress(KeyError):
-            del self.conf[self.conf.Key(ifindex)]
-        for k in [k for k in self.counts_map if k.ifindex == ifindex]:
-            with contextlib.suppress(KeyError):
-                del self.counts_map[k]
-
-    def counts(self) -> dict[tuple[int, int, int], int]:
-        """(ifindex, vrid, reason) -> adverts; reason 0 passed."""
-        return {(k.ifindex, k.vrid, k.reason): v.value for k, v in self.counts_map.items()}
-
-    def close(self) -> None:
-        self.b.cleanup()
+def emit_rx(sock: socket.socket) -> None:
+    """Compile and load bpf/hacore_rx.c, then hand its program's and maps' descriptors over SOCK with
+    their sizes (the daemon runs this in a child: see hacore.vrrp.bpfmap)."""
+    b, fn = _load("hacore_rx")
+    conf, counts = b[b"rx_conf"], b[b"rx_counts"]
+    meta = {"name": fn.name.decode(),
+            "conf": [ctypes.sizeof(conf.Key), ctypes.sizeof(conf.Leaf)],
+            "counts": [ctypes.sizeof(counts.Key), ctypes.sizeof(counts.Leaf)]}
+    socket.send_fds(sock, [json.dumps(meta).encode()], [fn.fd, conf.map_fd, counts.map_fd])
 
 
 def probe_sources() -> Path | str:
@@ -130,3 +103,10 @@ def probe_sources() -> Path | str:
     except ImportError:
         return "bcc is not installed (python3-bpfcc)"
     return src_dir
+
+
+if __name__ == "__main__":  # python -m hacore.vrrp.bpf FD: the child hacore.vrrp.rxprogram starts
+    try:
+        emit_rx(socket.socket(fileno=int(sys.argv[1])))
+    except OSError as exc:
+        sys.exit(str(exc))

@@ -3,7 +3,7 @@ the tc program (bcc), else a classic socket filter, else the plain raw
 socket - never no election for lack of BPF.
 
 Rules: the choice is made once per election (node.timing.receive_filter);
-compiling runs on a thread (bcc's clang takes about a second). A filter
+compiling runs in a child, waited for on a thread (bcc's clang takes about a second). A filter
 that cannot attach on one link falls back on that link and says so. Either
 way the daemon still authenticates every advert that passes.
 """
@@ -25,9 +25,9 @@ from hacore.config.model import Config, RxFilter
 from hacore.support.logfmt import log
 from hacore.vrrp import sockfilter
 from hacore.vrrp.drops import Drop
+from hacore.vrrp.rxprogram import RxProgram
 
 if TYPE_CHECKING:
-    from hacore.vrrp.bpf import RxProgram
     from hacore.vrrp.sockets import Instance
 
 logger = logging.getLogger("hacore.rxfilter")
@@ -65,10 +65,8 @@ class ReceiveFilter:
             self.path, self.reason = SOCKET, "configured (node.timing.receive_filter = \"socket\")"
             return
         try:
-            from hacore.vrrp.bpf import RxProgram
-
             self.program = await asyncio.to_thread(RxProgram)
-        except (OSError, ImportError) as exc:
+        except OSError as exc:
             self.path, self.reason = SOCKET, f"BPF unavailable, classic socket filter instead: {exc}"
             log(logger, "rx_filter_fallback", logging.WARNING, reason=str(exc))
             return
