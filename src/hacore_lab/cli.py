@@ -114,6 +114,16 @@ def bench_takeover(ctx: click.Context, switchovers: int) -> tuple[Any, str]:
     return _bench(lambda: takeoverbench.run(switchovers, _progress), takeoverbench.markdown)
 
 
+@command(bench, "memory")
+@click.option("--flows", type=click.IntRange(1000, 250_000), default=50_000, show_default=True,
+              help="flows the spare holds at the last moment measured")
+def bench_memory(ctx: click.Context, flows: int) -> tuple[Any, str]:
+    """Resident memory of the daemons: hacore beside keepalived and conntrackd, idle, synced, with a table."""
+    from hacore_lab import membench
+
+    return _bench(lambda: membench.run(flows, _progress), membench.markdown)
+
+
 @command(bench, "adverts")
 @click.option("--delay", "delays", type=click.FloatRange(0.03, 2.0), multiple=True, default=(0.1, 0.03),
               show_default=True, help="UPDATE_TRIGGER_DELAY of the soak cases (repeatable)")
