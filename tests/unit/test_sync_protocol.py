@@ -203,12 +203,17 @@ def test_keepalives_reveal_loss_at_the_tail() -> None:
     assert Request(4, 2, 4) in out and not r.complete
 
 
-def test_reports_give_the_master_its_lag() -> None:
+def test_reports_give_the_master_its_lag_which_an_idle_complete_copy_reads_as_none() -> None:
     s = Sender(1, 0)
     s.begin_resync(0)
     s.data(b"", FLAG_BEGIN | FLAG_END, 1000)
-    s.on_message(Report(1, 2, True), 4000)
-    assert s.lag_us == 3000 and s.peer_complete
+    s.data(b"", 0, 2000)
+    s.on_message(Report(1, 2, False), 4000)  # seq 2, sent at 2000, not applied yet
+    assert s.lag_us == 2000 and not s.peer_complete
+    s.on_message(Report(1, 3, True), 5000)  # all applied
+    assert s.lag_us == 0 and s.peer_complete
+    s.on_message(Report(1, 3, True), 60_000_000)  # a minute idle: still no lag, not the last change's age
+    assert s.lag_us == 0
 
 
 def test_wire_round_trip_and_refusals() -> None:

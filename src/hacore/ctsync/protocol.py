@@ -136,9 +136,11 @@ class Sender:
             if msg.session == self.session:
                 self.peer_applied = max(self.peer_applied, msg.applied)
                 self.peer_complete = msg.complete
-                sent = self.buffer.get(msg.applied - 1)
-                if sent is not None:
-                    self.lag_us = now_us - sent[1]
+                # Lag: how long the oldest change the backup has not applied yet has waited; none
+                # outstanding is no lag (an idle, complete copy reads 0, not the age of the last change).
+                # (Gone from the buffer: the oldest one still held, a lower bound.)
+                waiting = self.buffer.get(self.peer_applied) or next(iter(self.buffer.values()), None)
+                self.lag_us = now_us - waiting[1] if waiting is not None and self.peer_applied < self.next else 0
             return []
         if not isinstance(msg, Request):
             self.counters.inc("unexpected")
