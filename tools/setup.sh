@@ -27,7 +27,7 @@ peers=0
 arch=$(dpkg --print-architecture)
 kver=$(uname -r)
 apt_pkgs=(python3-venv python3-dev gcc libssl-dev python3-bpfcc python3-nftables nftables
-  conntrack iproute2 iputils-ping openssh-client)
+  conntrack iproute2 iputils-ping openssh-client python3-systemd)
 # Exact headers where Debian has them, else the architecture's current ones:
 # our BPF programs use only UAPI structures, whose layout does not change.
 exact_headers=0

@@ -28,6 +28,7 @@ RUN_ROOT = Path("/run/hacore-lab")
 PREFIX = "hacore-"
 NODES = ("node1", "node2")
 ROLES = ("sw", "router", "node1", "node2", "client")
+METRICS_PORT = 9780  # each node serves metrics on its own namespace's loopback
 
 ROUTER_EXT = "198.51.100.1"
 ROUTER_EXT6 = "2001:db8:100::1"
@@ -161,6 +162,10 @@ directory_account = "fw-{node}"
 
 [node.timing]
 {timing}
+
+[node.metrics]
+address = "127.0.0.1"    # inside the node's namespace: curl it with `ip netns exec`
+port = {METRICS_PORT}
 {ifaces}
 [cluster]
 enabled = true

@@ -37,7 +37,8 @@ def test_every_field_declares_shared_or_local() -> None:
 
 def test_node_unique_settings_are_local() -> None:
     scope = {f.name: f.metadata[model.SCOPE] for f in dataclasses.fields(model.Node)}
-    assert scope == {"name": "local", "priority": "local", "directory_account": "local", "timing": "local"}
+    assert scope == {"name": "local", "priority": "local", "directory_account": "local", "timing": "local",
+                     "metrics": "local"}
     assert {f.name: f.metadata[model.SCOPE] for f in dataclasses.fields(model.Interface)}["addresses"] == "local"
 
 
@@ -178,6 +179,17 @@ RULES = [
      "unknown application 'dhcp-sever' (known: "),
     ("interface names unique", "interfaces",
      lambda d: d["interfaces"].append({"name": "lan1"}), "defined 2 times"),
+    ("metrics not on an HA link", "node.metrics.address",
+     lambda d: d["node"]["metrics"].update(address="198.51.100.102"), "on lan1, a cluster link"),
+    ("metrics not on the hotwire", "node.metrics.address",
+     lambda d: d["node"]["metrics"].update(address="198.18.0.2"), "on lan3, a cluster link"),
+    ("metrics not on a VIP", "node.metrics.address",
+     lambda d: d["node"]["metrics"].update(address="203.0.113.1"), "is a virtual IP"),
+    ("metrics on an address of this node", "node.metrics.address",
+     lambda d: d["node"]["metrics"].update(address="192.0.2.77"), "not an address of this node"),
+    ("metrics on an IP address", "node.metrics.address",
+     lambda d: d["node"]["metrics"].update(address="localhost"), "not an IP address"),
+    ("metrics on a port", "node.metrics.port", lambda d: d["node"]["metrics"].update(port=0), "not a port"),
 ]
 
 
@@ -186,6 +198,14 @@ def test_seed_rule(rule: str, path: str, mutate: typing.Callable[[dict[str, Any]
     found = _mutate(path, mutate)
     assert len(found) == 1, found
     assert words in found[0]
+
+
+def test_metrics_are_off_by_default_and_on_a_cluster_link_only_when_asked() -> None:
+    data = node1_data()
+    del data["node"]["metrics"]
+    assert from_dict(data).node.metrics.address == ""
+    data["node"]["metrics"] = {"address": "198.51.100.102", "on_ha_address": True}
+    assert not [p for p in validate(from_dict(data)) if p.path.startswith("node.metrics")]
 
 
 def test_all_errors_are_reported_at_once() -> None:

@@ -4,7 +4,7 @@ its election restarted.
 Rules: pure. Live: the failover delay, VIPs on the same HA interfaces, ping
 checks, announcement settings, and everything that only the effects use
 (NAT, the filter, objects, applications, interfaces disabled in backup,
-hooks, DHCP ranges, interface flags). New secrets are live too (both keys
+hooks, DHCP ranges, interface flags), and the metrics endpoint (the daemon's). New secrets are live too (both keys
 accepted while they change). Anything else - which links carry
 VRRP, the auth mode, the hotwire, the node's own rank or addresses - restarts the
 election, which hands over first; a restart is named with its reasons.
@@ -27,6 +27,7 @@ LIVE = re.compile(r"""^(
   | (nat|objects|applications|dhcp_server)(\[.*)?
   | forward\..*
   | interfaces\[[^]]+\]\.(flags|name)
+  | node\.metrics\..*
 )$""", re.X)
 INTERFACE = re.compile(r"^interfaces\[([^]]+)\]\.")
 

@@ -98,11 +98,22 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """The Prometheus endpoint: off until an address is set, and never on an address the protected
+    networks or the peer reach (an HA link, the hotwire) unless on_ha_address says so."""
+
+    address: str = local("")  # one of this node's own addresses (a management one), or loopback
+    port: int = local(9780)
+    on_ha_address: bool = local(False)
+
+
+@dataclass(frozen=True)
 class Node:
     name: str = local("")
     priority: Priority = local(Priority.LOW)
     directory_account: str = local("")  # AD machine account: unique per node (seed)
     timing: Timing = local(default_factory=Timing)
+    metrics: Metrics = local(default_factory=Metrics)
 
 
 @dataclass(frozen=True)

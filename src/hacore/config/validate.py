@@ -63,6 +63,7 @@ def validate(cfg: Config) -> list[Problem]:
     for k, cpu in enumerate(t.cpu_affinity):
         if not 0 <= cpu < 4096:
             out.append(Problem(f"node.timing.cpu_affinity[{k}]", f"not a CPU number: {cpu}"))
+    _metrics(cfg, out)
     _dupes([i.name for i in cfg.interfaces], "interfaces", "interface", out)
     for n, iface in enumerate(cfg.interfaces):
         if not iface.name:
@@ -216,6 +217,36 @@ def validate(cfg: Config) -> list[Problem]:
             if a.version != b.version or a > b:  # type: ignore[operator]  # same family: the first test
                 out.append(Problem(f"{path}.end", f"{b} must be of the family of {a} and not before it"))
     return out
+
+
+def _metrics(cfg: Config, out: list[Problem]) -> None:
+    m = cfg.node.metrics
+    if not 1 <= m.port <= 65535:
+        out.append(Problem("node.metrics.port", f"not a port: {m.port}"))
+    if not m.address:
+        return
+    try:
+        addr = ip_address(m.address)
+    except ValueError:
+        out.append(Problem("node.metrics.address", f"not an IP address: {m.address!r}"))
+        return
+    vips = {ip_interface(v).ip for h in cfg.cluster.ha_interfaces for v in h.vips if is_cidr(v)}
+    if addr in vips:
+        out.append(Problem("node.metrics.address", f"{addr} is a virtual IP: it moves with the master; use "
+                                                    "an address of this node's own"))
+        return
+    if addr.is_loopback:
+        return
+    owner = own_addresses(cfg).get(str(addr))
+    if owner is None:
+        out.append(Problem("node.metrics.address", f"{addr} is not an address of this node (interfaces, "
+                                                    "hotwire) nor loopback"))
+    elif owner in {cfg.cluster.hotwire.interface, *(h.interface for h in cfg.cluster.ha_interfaces)} \
+            and not m.on_ha_address:
+        out.append(Problem("node.metrics.address", f"{addr} is on {owner}, a cluster link: the protected "
+                                                    "networks or the peer would read the metrics; use a "
+                                                    "management address, or set node.metrics.on_ha_address "
+                                                    "= true"))
 
 
 def vrid_moves(old: Config, new: Config) -> list[Problem]:

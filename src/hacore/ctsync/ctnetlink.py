@@ -23,7 +23,7 @@ import numpy as np
 
 from hacore.ctsync.flows import FLOW, make
 from hacore.native import fastpath
-from hacore.support.counters import Schema, Spec
+from hacore.support.counters import Counters, Schema, Spec
 
 _fp: Any = fastpath  # the caller checks that it is built (hacore.has_fastpath)
 
@@ -143,6 +143,10 @@ class Writer:
     def counters(self) -> dict[str, int]:
         with self._lock:
             return self._counters.flat()
+
+    def snapshot(self) -> Counters:
+        with self._lock:
+            return self._counters.copy()
 
     def _count(self, key: str, n: int = 1, **labels: str) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ from hacore.ctsync.receiver import Receiver
 from hacore.ctsync.wire import Message
 from hacore.hotwire import envelope
 from hacore.hotwire.service import Hotwire
-from hacore.support.counters import Schema, Spec
+from hacore.support.counters import Counters, Schema, Spec
 from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.ctsync")
@@ -196,6 +196,17 @@ class ConntrackSync:
             elif self.receiver is not None:
                 self._send_all(self.receiver.tick(now))
                 self._check_complete()
+
+    def counter_sets(self) -> list[Counters]:
+        """Every counter set in use (for metrics); a role's own come and go with it."""
+        out = [self.counters]
+        if self.master is not None:
+            out.append(self.master.sender.counters)
+        if self.receiver is not None:
+            out.append(self.receiver.counters)
+        if self.backup is not None:
+            out.append(self.backup.writer.snapshot())
+        return out
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role, "flows": self._flows(), "drops": self.counters.view("drops"),

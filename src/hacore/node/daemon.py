@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hacore.config.parse import ConfigError, digest
 from hacore.configsync.service import ConfigSync
@@ -29,6 +29,9 @@ from hacore.support import looplag, supervise
 from hacore.support.logfmt import log
 from hacore.support.statelock import Locked, StateLock
 from hacore.vrrp import sender
+
+if TYPE_CHECKING:
+    from hacore.node.exporter import Exporter
 
 logger = logging.getLogger("hacore.daemon")
 WRITES = {"config.save", "config.load", "config.rollback", "extc.set", "maintenance.set"}  # requests that write
@@ -50,7 +53,9 @@ class Daemon:
         self.restarts = supervise.COUNTERS.new()
         self.lateness = looplag.Lateness()
         self.memory_lock = "off (not configured)"
-        handlers = Handlers(r, self.configsync, self._facts).table()
+        self.exporter: Exporter | None = None  # made once metrics are configured (prometheus-client)
+        self._handlers = Handlers(r, self.configsync, self._facts)
+        handlers = self._handlers.table()
         assert set(handlers) == set(COMMANDS), "every command has a handler and a schema"
         self.control = ControlServer(socket_path, handlers, self._request_done)
         self._stop = asyncio.Event()
@@ -64,7 +69,28 @@ class Daemon:
         return {"configsync": self.configsync.info(), "disk_problem": self.disk_problem,
                 "maintenance": self.running.runtime().get("maintenance", False),
                 "loop_lateness": self.lateness.info(), "memory_lock": self.memory_lock,
-                "control_bad_requests": self.bad_requests, "uptime_s": round(time.time() - self.started_s, 1)}
+                "control_bad_requests": self.bad_requests, "uptime_s": round(time.time() - self.started_s, 1),
+                "metrics": self.exporter.info() if self.exporter else {"url": "", "state": "off (node.metrics."
+                                                                                         "address not set)"}}
+
+    def _families(self) -> list[Any]:
+        """Every metric family, from one snapshot (on the loop; see hacore.node.exporter)."""
+        from hacore.node import metrics
+
+        node = self.running.node
+        sets = [self.control.counters, self.restarts, *(node.counter_sets() if node else ())]
+        return [*metrics.from_counters(sets), *metrics.from_info(self._handlers.info("metrics"), time.time()),
+                metrics.takeover_steps(self.running.history.entries(), self.started_s)]
+
+    async def _serve_metrics(self) -> None:
+        """Serve metrics as the running configuration says (called at start and after every change)."""
+        m = self.running.cfg.node.metrics
+        if self.exporter is None and m.address:
+            from hacore.node.exporter import Exporter
+
+            self.exporter = Exporter(self._families)
+        if self.exporter is not None:
+            await self.exporter.apply(m)
 
     def _request_done(self, cmd: str, error: OSError | None) -> None:
         if error is not None:
@@ -87,6 +113,8 @@ class Daemon:
         await self.running.start_node()  # before serving, so the first `cluster info` is already the truth
         sync_task = supervise.start("config_sync", self.configsync.run, self.restarts)
         await self.control.start()
+        await self._serve_metrics()
+        self.running.on_applied = self._serve_metrics
         log(logger, "daemon_started", node=self.running.cfg.node.name, config=self.config_path,
             socket=self.control.path, digest=digest(self.running.cfg)[:12], pid=os.getpid())
         await self._stop.wait()
@@ -94,6 +122,8 @@ class Daemon:
         lag_task.cancel()
         await asyncio.gather(sync_task, lag_task, return_exceptions=True)
         await self.configsync.stop()
+        if self.exporter is not None:
+            await asyncio.to_thread(self.exporter.close)
         self.control.close()
         await self.running.stop_node()
         await self.control.wait_closed()

@@ -15,8 +15,11 @@ from typing import Any
 
 from hacore.support import statefile
 from hacore.support.atomic import atomic_write
+from hacore.support.counters import Schema, Spec
 
 KEEP = 1000
+COUNTERS = Schema("role", Spec("changes", "role changes since the daemon started, by new role and reason",
+                               ("to", "reason")))
 
 
 class History:
@@ -25,11 +28,13 @@ class History:
         self._lock = threading.Lock()  # the entries: held briefly, also by the loop
         self._write_lock = threading.Lock()  # the file: only savers (on threads) wait for the disk
         self._entries: list[dict[str, Any]] = statefile.load(path, _entries_ok, [])
+        self.counters = COUNTERS.new()
 
     def append(self, when_s: float, old: str, new: str, reason: str) -> None:
         with self._lock:
             self._entries.append({"when": round(when_s, 6), "old": old, "new": new, "reason": reason})
             self._entries = self._entries[-KEEP:]
+        self.counters.inc("changes", to=new, reason=reason)
 
     def annotate(self, when_s: float, steps: dict[str, float]) -> bool:
         """Attach a change's timed steps to its entry; False if the entry is gone."""

@@ -36,6 +36,7 @@ from hacore.node.keychange import KeyChange
 from hacore.node.state import NodeState
 from hacore.security.keys import Keys
 from hacore.support import links, supervise
+from hacore.support.counters import Counters
 from hacore.support.logfmt import log
 from hacore.vrrp import timing
 from hacore.vrrp.machine import Announced, Delay, Maintenance, PeerStatus, Ping, Role, SyncState
@@ -90,6 +91,19 @@ class Node:
         if self.hotwire is not None:
             self.hotwire.close()
         await self._persist()
+
+    def counter_sets(self) -> list[Counters]:
+        """Every counter set this node keeps now (for metrics)."""
+        e = self.election
+        out = [self.restarts, e.counters, e.port.counters, self.runner.steps.counters, self.notifier.counters,
+               self.history.counters]
+        if e.machine is not None:
+            out.append(e.machine.counters)
+        if self.hotwire is not None:
+            out.append(self.hotwire.counters)
+        if self.sync is not None:
+            out += self.sync.counter_sets()
+        return out
 
     def _supervise(self, name: str, work: Any) -> None:
         self._tasks.append(supervise.start(name, work, self.restarts))

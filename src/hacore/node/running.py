@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class Running:
         self.history = History(state_dir / "roles.json")
         self.node: Node | None = None
         self.last_apply = ""
+        self.on_applied: Callable[[], Awaitable[None]] | None = None  # after every change, kept or rolled back
 
     def runtime(self) -> dict[str, Any]:
         """Runtime state kept across restarts (maintenance); a damaged file is set aside."""
@@ -87,6 +89,9 @@ class Running:
             raise Refused(f"{why} failed, the configuration that ran before runs again"
                           + (f" (the failed one is kept as @{kept.rev})" if kept else "")
                           + f": {reason or type(exc).__name__}") from None
+        finally:
+            if self.on_applied is not None:
+                await self.on_applied()
         return self.cfg
 
     async def _reconfigure(self, old: Config, new: Config, force_restart: bool = False,

@@ -105,6 +105,12 @@ class Counters:
                     out["_".join((name, *key))] = n
         return out
 
+    def copy(self) -> Counters:
+        """A snapshot (for a reader on another thread, taken under the owner's lock)."""
+        out = Counters(self.schema)
+        out._values = {name: dict(v) for name, v in self._values.items()}
+        return out
+
     def samples(self) -> Iterator[tuple[Spec, dict[str, str], int]]:
         """Every value with its declaration and labels (for metrics)."""
         for name, spec in self.schema.specs.items():
