@@ -95,13 +95,14 @@ def recorded_pids(lab: Lab) -> dict[str, int]:
         return {}
 
 
-def start_daemon(lab: Lab, node: str, timeout_s: float = 20.0) -> int:
-    """Start `hacore daemon` in node's namespace; returns once it answers."""
+def start_daemon(lab: Lab, node: str, timeout_s: float = 20.0, env: dict[str, str] | None = None) -> int:
+    """Start `hacore daemon` in node's namespace (env: added to this process's); returns once it answers."""
     d = lab.node_dir(node)
     log = open(d / "daemon.log", "ab")  # noqa: SIM115 - handed to the child
     argv = exec_argv(lab, node, [sys.executable, "-m", "hacore", "--socket", str(lab.socket(node)), "daemon",
                                  "-c", str(d / "hacore.toml"), "--state-dir", str(d / "state")])
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                            env={**os.environ, **(env or {})})
     log.close()
     pids = recorded_pids(lab) | {node: proc.pid}
     atomic_write(_pids_path(lab), json.dumps(pids).encode())

@@ -205,3 +205,17 @@ def test_a_corrupt_runtime_file_is_set_aside_not_fatal(lab: Lab) -> None:
     assert info(lab, "node1")["maintenance"] is False
     assert (state / "runtime.json.corrupt").read_text() == '{"maintenance": tr'
     assert info(lab, "node1")["control_bad_requests"] == 0
+
+
+def test_under_systemd_it_says_ready_once_the_election_runs_and_pings_the_watchdog(lab: Lab, tmp_path) -> None:
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(20)
+        netns.start_daemon(lab, "node1", env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"})
+        first = sock.recv(4096).decode()
+        assert first.startswith("READY=1") and "election running" in first
+        assert request(lab.socket("node1"), "info")["cluster_state"] in ("backup", "master")  # it runs
+        wait_until(lambda: sock.recv(4096) == b"WATCHDOG=1", 10, what="a watchdog ping")
+        netns.stop_daemon(lab, "node1")
+        wait_until(lambda: sock.recv(4096) == b"STOPPING=1", 10, what="STOPPING=1 on the way out")

@@ -55,3 +55,16 @@ def test_the_daemon_starts_without_library_warnings_on_stderr(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "Warning" not in proc.stderr and proc.stderr.strip().splitlines()[-1].startswith("hacore: error:"), \
         proc.stderr
+
+
+def test_under_journald_each_field_is_a_journal_field() -> None:
+    sent: list[tuple[str, dict[str, str]]] = []
+    handler = logfmt.JournalFields(lambda message, **fields: sent.append((message, fields)))
+    handler.setFormatter(logfmt.LogfmtFormatter())
+    record = _record("role_change", old="backup", new="master", reason="no peer heard")
+    record.levelno = logging.WARNING
+    handler.emit(record)
+    message, fields = sent[0]
+    assert message == 'level=info event=role_change old=backup new=master reason="no peer heard"'
+    assert fields["PRIORITY"] == "4" and fields["HACORE_EVENT"] == "role_change"
+    assert fields["HACORE_NEW"] == "master" and fields["HACORE_REASON"] == "no peer heard"

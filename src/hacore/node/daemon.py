@@ -23,6 +23,7 @@ from hacore.config.parse import ConfigError, digest
 from hacore.configsync.service import ConfigSync
 from hacore.control.schema import COMMANDS
 from hacore.control.server import Busy, ControlServer
+from hacore.node import watchdog
 from hacore.node.handlers import Handlers
 from hacore.node.running import Running, StartError
 from hacore.support import looplag, supervise
@@ -82,6 +83,10 @@ class Daemon:
         return [*metrics.from_counters(sets), *metrics.from_info(self._handlers.info("metrics"), time.time()),
                 metrics.takeover_steps(self.running.history.entries(), self.started_s)]
 
+    def _health(self) -> str:
+        node = self.running.node
+        return node.health(time.monotonic()) if node is not None else ""
+
     async def _serve_metrics(self) -> None:
         """Serve metrics as the running configuration says (called at start and after every change)."""
         m = self.running.cfg.node.metrics
@@ -115,9 +120,16 @@ class Daemon:
         await self.control.start()
         await self._serve_metrics()
         self.running.on_applied = self._serve_metrics
+        watchdog.notify(f"READY=1\nSTATUS=election {'running' if self.running.node else 'off (no cluster)'}")
+        every_s = watchdog.interval_s()
+        dog = supervise.start("watchdog", lambda: watchdog.run(self._health, every_s), self.restarts) \
+            if every_s else None
         log(logger, "daemon_started", node=self.running.cfg.node.name, config=self.config_path,
             socket=self.control.path, digest=digest(self.running.cfg)[:12], pid=os.getpid())
         await self._stop.wait()
+        watchdog.notify("STOPPING=1")
+        if dog is not None:
+            dog.cancel()
         sync_task.cancel()
         lag_task.cancel()
         await asyncio.gather(sync_task, lag_task, return_exceptions=True)

@@ -31,6 +31,7 @@ from hacore.effects.takeover import Change, TakeoverRunner
 from hacore.effects.vips import VipReconciler
 from hacore.hotwire import status
 from hacore.hotwire.service import Hotwire
+from hacore.node import watchdog
 from hacore.node.history import History
 from hacore.node.keychange import KeyChange
 from hacore.node.state import NodeState
@@ -67,6 +68,7 @@ class Node:
         self.keys = KeyChange(keys, self.election.port, self.hotwire)
         self._hotwire_index: int | None = None  # the hotwire socket is bound to this index
         self._tasks: list[asyncio.Task[None]] = []
+        self._progress = watchdog.SenderProgress()
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -91,6 +93,19 @@ class Node:
         if self.hotwire is not None:
             self.hotwire.close()
         await self._persist()
+
+    def health(self, now_s: float) -> str:
+        """'' while this node's advert sender does its job as master; else why not (for the watchdog)."""
+        m, info = self.election.machine, self.election.port.sender_info()
+        master = m is not None and m.role == Role.MASTER
+        if master and info["kind"] == "thread" and not info.get("running"):
+            return "the advert sender thread is not running"
+        period_s = m.advert_interval_us / 1e6 if m is not None else 1.0
+        sent = info.get("sent")
+        if self._progress.stalled(master and bool(info.get("sending", True)), sent if isinstance(sent, int) else 0,
+                                  period_s, now_s):
+            return f"no advert sent for {watchdog.STALL_PERIODS} advert intervals as master"
+        return ""
 
     def counter_sets(self) -> list[Counters]:
         """Every counter set this node keeps now (for metrics)."""

@@ -1,8 +1,8 @@
 """Logging for the daemon: one line per event on stderr, logfmt fields.
 
-journald keeps stderr lines as they are (and stamps them), and `key=value`
-fields stay greppable there; anywhere else each line starts with its own
-UTC timestamp. Call log(logger, "event", key=value, ...) for structured
+Under journald each event goes to the journal with its fields as journal
+fields (HACORE_EVENT, HACORE_<NAME>) and the logfmt line as MESSAGE;
+anywhere else each line starts with its own UTC timestamp. Call log(logger, "event", key=value, ...) for structured
 events; ordinary messages work too.
 
 Rules: one event repeating (a table loading flips sync_complete hundreds of
@@ -82,8 +82,42 @@ def under_journald() -> bool:
     return os.environ.get("JOURNAL_STREAM") == f"{st.st_dev}:{st.st_ino}"
 
 
+_SYSLOG = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class JournalFields(logging.Handler):
+    """Under journald: the logfmt line as MESSAGE, with PRIORITY and each field as HACORE_<NAME>, so
+    `journalctl HACORE_EVENT=role_change` selects without grep (python3-systemd's sd_journal_send)."""
+
+    def __init__(self, send: Callable[..., None]):
+        super().__init__()
+        self.send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields = {f"HACORE_{k.upper()}": str(v) for k, v in getattr(record, "fields", {}).items()
+                      if k.replace("_", "").isalnum()}
+            self.send(self.format(record), PRIORITY=str(_SYSLOG.get(record.levelno, 6)),
+                      SYSLOG_IDENTIFIER="hacore", HACORE_EVENT=record.getMessage(), **fields)
+        except Exception:  # logging must never take the daemon down
+            self.handleError(record)
+
+
+def _handler() -> logging.Handler:
+    """journald's native fields where stderr is the journal and python3-systemd is there; else lines on
+    stderr, timestamped when not under journald."""
+    if under_journald():
+        try:
+            from systemd import journal
+        except ImportError:
+            pass
+        else:
+            return JournalFields(journal.send)
+    return logging.StreamHandler(sys.stderr)
+
+
 def setup(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _handler()
     handler.setFormatter(LogfmtFormatter(timestamps=not under_journald()))
     handler.addFilter(Repeats())
     root = logging.getLogger()
