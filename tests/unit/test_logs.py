@@ -62,9 +62,9 @@ def test_under_journald_each_field_is_a_journal_field() -> None:
     handler = logfmt.JournalFields(lambda message, **fields: sent.append((message, fields)))
     handler.setFormatter(logfmt.LogfmtFormatter())
     record = _record("role_change", old="backup", new="master", reason="no peer heard")
-    record.levelno = logging.WARNING
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
     handler.emit(record)
     message, fields = sent[0]
-    assert message == 'level=info event=role_change old=backup new=master reason="no peer heard"'
+    assert message == 'level=warning event=role_change old=backup new=master reason="no peer heard"'
     assert fields["PRIORITY"] == "4" and fields["HACORE_EVENT"] == "role_change"
     assert fields["HACORE_NEW"] == "master" and fields["HACORE_REASON"] == "no peer heard"
