@@ -208,6 +208,19 @@ def test_metrics_are_off_by_default_and_on_a_cluster_link_only_when_asked() -> N
     assert not [p for p in validate(from_dict(data)) if p.path.startswith("node.metrics")]
 
 
+@pytest.mark.parametrize(("mutate", "path", "words"), [
+    (lambda d: d["cluster"].pop("key_salt"), "cluster.key_salt", "set a random key_salt on both nodes"),
+    (lambda d: d["cluster"]["hotwire"].update(local_address="198.18.0.9/24"), "cluster.hotwire.local_address",
+     "not among lan3's addresses (198.18.0.2/24)"),
+])
+def test_config_check_warns_where_a_working_file_is_fragile(mutate: typing.Callable[[dict[str, Any]], None],
+                                                            path: str, words: str) -> None:
+    data = node1_data()
+    mutate(data)
+    _, warnings = check(__import__("tomli_w").dumps(data))
+    assert [(w.path, words in w.message) for w in warnings] == [(path, True)]
+
+
 def test_all_errors_are_reported_at_once() -> None:
     data = node1_data()
     data["cluster"]["vrid_offset"] = 255

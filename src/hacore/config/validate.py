@@ -86,7 +86,17 @@ def validate(cfg: Config) -> list[Problem]:
             if remote not in net or remote == ip_interface(c.hotwire.local_address).ip:
                 out.append(Problem("cluster.hotwire.remote_address",
                                    f"{remote} must be another address in the hotwire network {net}"))
-
+        hw_if = cfg.interface(hw)
+        if local_ok and hw_if is not None and hw_if.addresses and ip_interface(c.hotwire.local_address) not in {
+                ip_interface(a) for a in hw_if.addresses if is_cidr(a)}:
+            out.append(Problem("cluster.hotwire.local_address", f"{c.hotwire.local_address} is not among "
+                               f"{hw}'s addresses ({', '.join(hw_if.addresses)}): the peer sends to it there",
+                               warning=True))
+    if c.auth != AuthMode.NONE and c.ha_interfaces and not c.key_salt:
+        out.append(Problem("cluster.key_salt", "not set: the keys are salted with the hotwire addresses and the "
+                                               "VRID offset, so another cluster with this passphrase on the same "
+                                               "addresses shares them; set a random key_salt on both nodes",
+                           warning=True))
     if c.auth != AuthMode.NONE and not c.passphrase and (c.enabled or c.ha_interfaces):
         out.append(Problem("cluster.passphrase", f"required with auth {c.auth.value!r}"))
     if c.auth == AuthMode.PASS and len(c.passphrase.encode()) > PASS_KEY_MAX:
