@@ -2,7 +2,7 @@
 
 Rules: rendering lives in render.py, the shared plumbing in kit.py, the
 verbs that ask the daemon in cluster.py and system.py (only through the
-control protocol); the daemon and cleanup verbs run locally;
+control protocol); the daemon, cleanup and cluster wizard verbs run locally;
 errors are one line on stderr and a non-zero exit; every command takes
 --json (an error then also prints {"error": ...} on stdout). Verbs of
 other distributions (the lab's `lab` and `bench`) come in through the
@@ -23,6 +23,7 @@ from typing import Any
 
 import click
 
+from hacore.cli import wizard
 from hacore.cli.cluster import cluster, extc
 from hacore.cli.kit import Failure, fail
 from hacore.cli.system import system
@@ -166,6 +167,7 @@ def config_check(file: Path, as_json: bool) -> None:
 
 # -- cluster ----------------------------------------------------------------
 
+wizard.register(cluster)  # a local verb: it writes the files the daemon starts from
 cli.add_command(cluster)
 cli.add_command(extc)
 cli.add_command(system)
