@@ -204,7 +204,7 @@ def test_maintenance_switchover_is_hitless_persistent_and_reversible(make_cluste
                                                              "198.19.0.10"]), stdout=subprocess.PIPE, text=True)
     wait_until(lambda: info(lab, "node1")["adverts_tx"] > 0, 2, what="traffic under way")
     assert hacore(lab, "node1", "cluster", "maintenance", "set", "1").stdout.strip() == "OK"
-    wait_roles(lab, ("backup", "master"))
+    assert roles(lab) == ("backup", "master")  # OK means handed over: no waiting after it
     out, _ = ping.communicate(timeout=30)
     assert " 0% packet loss" in out, out
     one = info(lab, "node1")
@@ -257,7 +257,8 @@ def test_maintenance_is_refused_when_the_peer_cannot_take_over(make_cluster: Cal
     assert "the peer is not a healthy backup (backup, priority 0, in maintenance)" in proc.stderr
     assert roles(lab) == ("master", "backup")
     # Forced: nobody can take the VIPs, so node1 keeps them and says so; never both nodes without them.
-    hacore(lab, "node1", "cluster", "maintenance", "set", "1", "--force")
+    forced = hacore(lab, "node1", "cluster", "maintenance", "set", "1", "--force").stdout
+    assert forced.startswith("OK: maintenance is set, not handed over: the peer is not a healthy backup"), forced
     wait_until(lambda: "keeping the VIPs" in hacore(lab, "node1", "cluster", "history").stdout, 5,
                what="node1 to note that it keeps the VIPs")
     assert roles(lab) == ("master", "backup") and holds_vips(lab, "node1")

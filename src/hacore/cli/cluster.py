@@ -58,14 +58,21 @@ cluster.add_command(_seed_spelling, "maintainance")
 @click.option("--force", is_flag=True,
               help="set it even when the peer is not a healthy backup (the VIPs stay until one can take them)")
 def maintenance_set(ctx: click.Context, words: tuple[str, ...], force: bool) -> tuple[Any, str]:
-    """1: hand over to the spare and stay backup (also across restarts); 0: take part again.
+    """1: hand over to the spare and stay backup (also across restarts), answering once it has handed
+    over (or saying it is still in progress); 0: take part again.
 
     The seed's own line works too: cluster maintainance set value "1"."""
     value = words[1:] if words[:1] == ("value",) else words
     if len(value) != 1 or value[0] not in ("0", "1"):
         raise Failure(f"maintenance set takes 1 or 0 (optionally after 'value'), got {' '.join(words)!r}")
     data = ask(ctx, "maintenance.set", value=value[0], force=force)
-    return data, "OK"
+    if data.get("handed_over", True):
+        return data, "OK"
+    if data.get("why_not"):
+        return data, (f"OK: maintenance is set, not handed over: {data['why_not']}; the VIPs stay here until a "
+                      "peer can take them")
+    return data, (f"OK: maintenance is set; the hand-over is still in progress (cluster_state "
+                  f"{data['cluster_state']}): `hacore cluster info` shows when it is done")
 
 
 @command(cluster, "on")

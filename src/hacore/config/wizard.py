@@ -89,7 +89,8 @@ def ha_problems(a: Answers, host: Host) -> list[str]:
     out = []
     for name, vips in a.ha.items():
         out += _exists(host, name, "HA interface")
-        if name != a.hotwire and name in host.interfaces and not any(ip_interface(c).version == 4 for c in host.interfaces[name]):
+        own = host.interfaces.get(name, ())
+        if name != a.hotwire and name in host.interfaces and not any(ip_interface(c).version == 4 for c in own):
             out.append(f"{name} has no IPv4 address of its own (VRRP sends from it)")
         if not vips:
             out.append(f"{name}: at least one virtual IP address")

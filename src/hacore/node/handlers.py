@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +28,11 @@ from hacore.node.info import cluster_info
 from hacore.node.running import Running
 from hacore.support import statefile
 from hacore.support.logfmt import log
+from hacore.vrrp.machine import Role
 
 logger = logging.getLogger("hacore.daemon")
 EXTC_VARIABLES = {"UPDATE_TRIGGER_DELAY": ("cluster", "update_trigger_delay_s")}
+HANDOVER_WAIT_S = 8.0  # maintenance set 1 answers within this (the control client waits 10 s)
 DECIMAL = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")  # plain decimal seconds: no signs, exponents, _ or words
 
 
@@ -70,8 +73,8 @@ class Handlers:
         if node is None or node.election.machine is None:
             raise Refused("maintenance needs the cluster to be running")
         m = node.election.machine
-        refusal = node.maintenance_refusal() if on and not force else ""
-        if refusal:  # the machine's rule: a master hands the VIPs only to a healthy backup
+        refusal = node.maintenance_refusal() if on else ""
+        if refusal and not force:  # the machine's rule: a master hands the VIPs only to a healthy backup
             raise Refused(f"maintenance refused: {refusal}; "
                                "--force sets it anyway: the VIPs stay here until a peer can take them")
         runtime = self.r.runtime() | {"maintenance": on}
@@ -79,7 +82,14 @@ class Handlers:
         if m.maintenance != on:
             log(logger, "maintenance", on=on, who=who, forced=force)
             node.set_maintenance(on)
-        return {"maintenance": on, "cluster_state": str(m.role)}
+        out: dict[str, Any] = {"maintenance": on}
+        if on and refusal:  # forced: nobody can take the VIPs now, so waiting would tell nothing
+            out |= {"handed_over": m.role == Role.BACKUP, "why_not": refusal}
+        elif on:  # the seed's OK means handed over: wait for it, within a control request's time
+            t0 = time.monotonic()
+            out["handed_over"] = await node.wait_role(Role.BACKUP, HANDOVER_WAIT_S)
+            out["waited_ms"] = round((time.monotonic() - t0) * 1e3, 1)
+        return out | {"cluster_state": str(m.role)}
 
     async def cluster_enable(self, who: str, value: str, force: bool = False) -> dict[str, Any]:
         """The seed's Cluster On/Off, kept in the start configuration (shared: synchronize it, or set it on

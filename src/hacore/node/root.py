@@ -69,6 +69,7 @@ class Node:
         self._hotwire_index: int | None = None  # the hotwire socket is bound to this index
         self._tasks: list[asyncio.Task[None]] = []
         self._progress = watchdog.SenderProgress()
+        self._role_waiters: list[tuple[Role, asyncio.Future[None]]] = []  # maintenance set 1 waits for backup
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -161,6 +162,24 @@ class Node:
             self.sync.set_role(SYNC_ROLE.get(new, "off"))
         self.history.append(when, str(old), str(new), reason)
         self.state.save_soon(self.history)
+        for role, done in self._role_waiters:
+            if role == new and not done.done():
+                done.set_result(None)
+
+    async def wait_role(self, role: Role, timeout_s: float) -> bool:
+        """Whether the machine is in role, or reaches it within timeout_s."""
+        m = self.election.machine
+        if m is None or m.role == role:
+            return m is not None
+        waiter = (role, asyncio.get_running_loop().create_future())
+        self._role_waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter[1], timeout_s)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._role_waiters.remove(waiter)
 
     def announce(self) -> None:
         self.runner.kick(announce=True)
