@@ -40,6 +40,10 @@ def test_cluster_info_of_both_nodes(cluster: Lab) -> None:
     assert one["config_digest"] == two["config_digest"]  # node-local settings do not count
     assert one["vips"] == {"lan1": ["198.51.100.101/24", "2001:db8:100::101/64"],
                            "lan2": ["203.0.113.1/24", "2001:db8:200::1/64"]}
+    wait_until(lambda: info(cluster, "node1")["cluster_state"] == "master", 15, what="node1 master")
+    held = info(cluster, "node1")["vips_held"]
+    assert held == one["vips"] and info(cluster, "node2")["vips_held"] == {}  # held, beside configured
+    assert one["maintainance"] is one["maintenance"] is False  # the seed's key beside hacore's
     assert one["advert_rx"]["path"] in ("bpf", "socket-filter")  # bpf where bcc works (CI: tests/netns/test_timing)
     assert one["advert_sender"]["kind"] == "thread" and one["advert_sender"]["running"]
 
@@ -48,7 +52,8 @@ def test_table_output_starts_like_the_seed(cluster: Lab) -> None:
     lines = hacore(cluster, "node1", "cluster", "info").stdout.splitlines()
     assert lines[0].startswith("attribute") and lines[0].endswith("|value")
     assert [line.split("|")[0].strip() for line in lines[2:6]] == [
-        "cluster_state", "sync_state", "hotwire_dev", "maintenance"]
+        "cluster_state", "sync_state", "hotwire_dev", "maintainance"]  # the seed's names, its spelling too
+    assert "\x1b" not in "\n".join(lines)  # piped: no colour codes
 
 
 def test_socket_is_root_only(cluster: Lab) -> None:

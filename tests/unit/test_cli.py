@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from hacore.cli import render
@@ -65,17 +66,39 @@ def test_json_errors_are_json_too(tmp_path: Path) -> None:
     assert json.loads(out) == {"error": f"the hacore daemon is not running (no socket at {sock})"}
 
 
-def test_info_table_has_the_seed_shape() -> None:
-    text = render.info({"cluster_state": "backup", "sync_state": "synchronized", "hotwire_dev": "eth2",
-                        "maintenance": True})
-    assert text.splitlines() == [
+SEED_ROWS = {"cluster_state": "backup", "sync_state": "synchronized", "hotwire_dev": "eth2", "maintenance": True,
+             "maintainance": True}
+
+
+def test_info_table_has_the_seed_shape_and_names() -> None:
+    assert render.info(SEED_ROWS).splitlines() == [  # the seed's own example, spelling and all
         "attribute    |value",
         "-------------+------------",
         "cluster_state|backup",
         "sync_state   |synchronized",
         "hotwire_dev  |eth2",
-        "maintenance  |true",
+        "maintainance |true",
     ]
+
+
+@pytest.mark.parametrize(("key", "value", "ansi"), [
+    ("sync_state", "synchronized", "\x1b[32m"), ("sync_state", "pending", "\x1b[33m"),
+    ("sync_state", "error", "\x1b[31m"), ("cluster_state", "none", "\x1b[90m"),
+    ("cluster_state", "master", "\x1b[32m")])
+def test_a_terminal_sees_the_seeds_colours_and_a_pipe_plain_text(key: str, value: str, ansi: str) -> None:
+    data = SEED_ROWS | {key: value}
+    coloured = render.info(data, colour=True).splitlines()
+    row = next(line for line in coloured if line.startswith(key))
+    assert row.endswith(f"{ansi}{value}\x1b[0m")
+    assert "\x1b" not in render.info(data)
+    # The layout does not move: the escape codes are outside the column widths.
+    assert [line.split("|")[0] for line in coloured] == [line.split("|")[0] for line in render.info(data).splitlines()]
+
+
+def test_held_vips_are_told_from_configured_ones() -> None:
+    text = render.info({"vips": {"lan1": ["198.51.100.101/24"]}, "vips_held": {}})
+    rows = dict(line.split("|", 1) for line in text.splitlines()[2:])
+    assert rows["vips     "] == "lan1: 198.51.100.101/24" and rows["vips_held"] == "-"
 
 
 def test_info_table_explains_the_rank_of_both_nodes() -> None:

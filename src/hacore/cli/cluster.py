@@ -26,7 +26,7 @@ def cluster() -> None:
 def cluster_info(ctx: click.Context) -> tuple[Any, str]:
     """The seed's attribute|value table: state, sync, hotwire, maintenance, and more."""
     data = ask(ctx, "info")
-    return data, render.info(data)
+    return data, render.info(data, colour=sys.stdout.isatty())
 
 
 @command(cluster, "history")

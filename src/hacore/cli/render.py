@@ -1,4 +1,5 @@
-"""Rendering of CLI output: pure functions from reply data to text.
+"""Rendering of CLI output: pure functions from reply data to text (colour as
+click.style's escape codes, where the caller says the output is a terminal).
 
 The seed's `attribute|value` table for cluster info, plain tables for lists.
 No I/O here; cli.py prints what these return.
@@ -10,10 +11,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-# The seed's first four rows, in its order; the rest follow.
-INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintenance", "node", "priority", "rank",
+import click
+
+# The seed's four rows under its names (`maintainance` too), in its order; hacore's own follow.
+INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintainance", "node", "priority", "rank",
               "peer_rank", "ssh_keys", "sync_endpoint", "last_sync", "conntrack_sync", "split_brain", "peers",
-              "vips", "update_trigger_delay_s", "auth",
+              "vips", "vips_held", "update_trigger_delay_s", "auth",
               "advert_sender", "advert_rx_path", "loop_lateness", "memory_lock",
               "failovers", "takeover_steps", "nat_rules",
               "managed_interfaces", "effect_errors", "vip_errors", "link_problems", "hotwire_error", "config_digest")
@@ -58,6 +61,11 @@ def value_text(value: Any) -> str:
     return str(value) if value not in ("", None) else "-"
 
 
+def _colour_row(line: str) -> str:
+    key, sep, value = line.partition("|")
+    return key + sep + coloured(key.strip(), value) if sep and key.strip() in COLOURS else line
+
+
 def table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]], sep: str = "|") -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     fmt = [c.ljust(w) for c, w in zip(header, widths, strict=False)]
@@ -66,7 +74,19 @@ def table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]], sep: str = "
     return "\n".join(lines)
 
 
-def info(data: dict[str, Any]) -> str:
+# The seed's web interface: offline black, error red, pending yellow, synchronized green.
+COLOURS = {"cluster_state": {"master": "green", "backup": "green", "none": "bright_black"},
+           "sync_state": {"synchronized": "green", "pending": "yellow", "error": "red"}}
+
+
+def coloured(key: str, text: str) -> str:
+    colour = COLOURS.get(key, {}).get(text)
+    return click.style(text, fg=colour) if colour else text
+
+
+def info(data: dict[str, Any], colour: bool = False) -> str:
+    """The seed's attribute|value table; colour: cluster_state and sync_state as the seed colours them
+    (for a terminal, never when piped)."""
     if "rank" in data:
         data = {**data, "rank": rank_text(data["rank"]["self"]), "peer_rank": rank_text(data["rank"]["peer"])}
     if "sync" in data:
@@ -86,6 +106,8 @@ def info(data: dict[str, Any]) -> str:
     keys = [k for k in INFO_ORDER if k in data]
     rows = [(k, value_text(data[k])) for k in keys]
     out = table(("attribute", "value"), rows)
+    if colour:  # after the layout: escape codes must not count as width
+        out = "\n".join(_colour_row(line) for line in out.split("\n"))
     notes = [f"{k}: {data[k]}" for k in ("cluster_reason", "sync_reason", "held_back", "key_change") if data.get(k)]
     notes += [f"degraded: {why}" for why in data.get("degraded", [])]
     return out + ("\n\n" + "\n".join(notes) if notes else "")

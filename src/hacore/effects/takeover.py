@@ -31,7 +31,7 @@ from hacore.config.model import Config
 from hacore.effects import desired
 from hacore.effects.rounds import Rounds
 from hacore.effects.steps import Effects, Steps
-from hacore.effects.vips import Plan, Vip, VipReconciler
+from hacore.effects.vips import Plan, Vip, VipReconciler, order
 from hacore.support.links import LinkInfo
 from hacore.support.logfmt import log
 
@@ -258,4 +258,7 @@ class TakeoverRunner:
 
     def info(self) -> dict[str, Any]:
         """What the effects look like now, for `cluster info`."""
-        return {"takeover_steps": self.last_steps, **self.steps.info()}
+        held: dict[str, list[str]] = {}
+        for vip in sorted(self.vips.held, key=lambda v: (v.ifname, order(v))):
+            held.setdefault(vip.ifname, []).append(vip.cidr)
+        return {"takeover_steps": self.last_steps, "vips_held": held, **self.steps.info()}

@@ -105,6 +105,7 @@ class VipReconciler:
         self._sock: socket.socket | None = None
         self._seq = 0
         self._encoded: dict[tuple[Vip, int, bool], bytearray] = {}
+        self.held: set[Vip] = set()  # what the last batch left in place (`cluster info`: held, not configured)
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
@@ -160,6 +161,7 @@ class VipReconciler:
                 self.close()  # a fresh socket next time: this one may hold stale answers
                 for vip, add in batch.values():
                     failed.setdefault(vip, f"{'add' if add else 'del'}: netlink: {exc.strerror or exc}")
+        self.held = {v for v in self.owned if (v in desired) != (v in failed)}
         return Plan(tuple(added), tuple(removed), failed)
 
     def _exchange(self, data: bytes, batch: dict[int, tuple[Vip, bool]], added: list[Vip], removed: list[Vip],

@@ -100,5 +100,7 @@ def cluster_info(cfg: Config, node: Node | None, daemon: dict[str, Any]) -> dict
         "failovers": election.get("failovers", 0),
         "degraded": [why for why in (election.get("state_problem"), disk_problem) if why],
         "config_digest": digest(cfg)[:12],
+        "vips_held": election.get("vips_held", {}),
         **daemon,
+        "maintainance": daemon.get("maintenance", False),  # the seed's row, in the seed's spelling
     }
