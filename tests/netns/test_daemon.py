@@ -76,6 +76,29 @@ def test_update_trigger_delay_is_live_and_persisted(cluster: Lab) -> None:
     assert hacore(cluster, "node1", "extc", "value", "get", *seed).stdout.strip() == "Value |2"
 
 
+def _is_up(lab: Lab, node: str, link: str) -> bool:
+    out = netns.run_in(lab, node, ["ip", "-j", "link", "show", "dev", link]).stdout
+    return "UP" in json.loads(out)[0]["flags"]
+
+
+def test_the_seeds_interface_flag_line_takes_a_wireguard_link_down_on_the_spare(cluster: Lab) -> None:
+    wait_until(lambda: info(cluster, "node2")["cluster_state"] == "backup", 15, what="node2 backup")
+    netns.run_in(cluster, "node2", ["ip", "link", "add", "wg0", "type", "veth", "peer", "name", "wg0-peer"])
+    netns.run_in(cluster, "node2", ["ip", "link", "set", "wg0", "up"])
+    before = config_path(cluster, "node2").read_text()
+    bad = hacore(cluster, "node2", "interface", "set", "name", "wg0", "flags", "DISABLED_IF_BOGUS", check=False)
+    assert bad.returncode == 1 and "unknown flag 'DISABLED_IF_BOGUS'" in bad.stderr
+    ha = hacore(cluster, "node2", "interface", "set", "name", "lan1", "flags", "DISABLED_IF_SPARE", check=False)
+    assert ha.returncode == 1 and "carries the cluster" in ha.stderr
+    assert config_path(cluster, "node2").read_text() == before  # refused before anything was written
+    assert hacore(cluster, "node2", "interface", "set", "name", "wg0", "flags", "DISABLED_IF_SPARE").stdout.strip() \
+        == "OK"
+    assert check(config_path(cluster, "node2").read_text())[0].interface("wg0").flags == ("DISABLED_IF_SPARE",)
+    wait_until(lambda: not _is_up(cluster, "node2", "wg0"), 10, what="wg0 down on the spare")
+    hacore(cluster, "node2", "interface", "set", "name", "wg0", "flags", "")
+    assert check(config_path(cluster, "node2").read_text())[0].interface("wg0").flags == ()
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ("-1", "not a plain decimal number of seconds: '-1'"),
     ("0", "must be between 0.03 and 122.85 seconds"),

@@ -90,6 +90,23 @@ def cluster_off(ctx: click.Context, force: bool) -> tuple[Any, str]:
     return ask(ctx, "cluster.enable", value="0", force=force), "OK"
 
 
+# -- interface --------------------------------------------------------------
+
+@click.group()
+def interface() -> None:
+    """Interfaces' cluster flags (the seed's `interface set name wg0 flags "DISABLED_IF_SPARE"`)."""
+
+
+@command(interface, "set")
+@click.argument("words", nargs=-1, required=True, metavar='name IF flags "FLAG[ FLAG]"')
+def interface_set(ctx: click.Context, words: tuple[str, ...]) -> tuple[Any, str]:
+    """Set an interface's flags, through the configuration's own path (validated, the replaced file kept as
+    a revision, live). DISABLED_IF_SPARE: down while this node is the spare; flags "" clears them."""
+    pairs = seed_words(words, ("name", "flags"))
+    data = ask(ctx, "interface.set", name=pairs["name"], flags=pairs["flags"])
+    return data, "OK"
+
+
 # -- extc -------------------------------------------------------------------
 
 @click.group()
@@ -108,7 +125,7 @@ def seed_words(words: tuple[str, ...], keys: tuple[str, ...]) -> dict[str, str]:
     pairs = dict(zip(words[::2], words[1::2], strict=True))
     if set(pairs) != set(keys):
         raise Failure(f"missing {', '.join(k for k in keys if k not in pairs)}")
-    if pairs["application"] != SEED_APPLICATION:
+    if pairs.get("application", SEED_APPLICATION) != SEED_APPLICATION:
         raise Failure(f"unknown application {pairs['application']!r} (known: {SEED_APPLICATION})")
     return pairs
 

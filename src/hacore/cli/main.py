@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from hacore.cli import wizard
-from hacore.cli.cluster import cluster, extc
+from hacore.cli.cluster import cluster, extc, interface
 from hacore.cli.kit import Failure, fail
 from hacore.cli.system import system
 from hacore.config.parse import ConfigError, decode
@@ -170,6 +170,7 @@ def config_check(file: Path, as_json: bool) -> None:
 wizard.register(cluster)  # a local verb: it writes the files the daemon starts from
 cli.add_command(cluster)
 cli.add_command(extc)
+cli.add_command(interface)
 cli.add_command(system)
 
 

@@ -28,6 +28,9 @@ DEFAULT_DISABLED_APPS = (
 )
 
 
+INTERFACE_FLAGS = ("DISABLED_IF_SPARE",)  # the seed's: down while this node is the spare
+
+
 def shared(default: Any = None, **kw: Any) -> Any:
     return _field(SHARED, default, kw)
 

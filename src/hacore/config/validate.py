@@ -10,7 +10,7 @@ import shlex
 from collections import Counter
 from ipaddress import ip_address, ip_interface
 
-from hacore.config.model import DEFAULT_DISABLED_APPS, MAX_HA_INTERFACES, AuthMode, Config
+from hacore.config.model import DEFAULT_DISABLED_APPS, INTERFACE_FLAGS, MAX_HA_INTERFACES, AuthMode, Config
 from hacore.config.parse import ConfigError, Problem, load_toml, parse_partial
 from hacore.config.rules import check_cidr, check_dhcp_broadcast_domain, check_ip, check_nat, is_cidr
 
@@ -174,6 +174,10 @@ def validate(cfg: Config) -> list[Problem]:
     if not 0 < c.notify_timeout_s <= 600:
         out.append(Problem("cluster.notify_timeout_s", "must be more than 0 and at most 600 seconds"))
     for n, iface in enumerate(cfg.interfaces):
+        for k, flag in enumerate(iface.flags):
+            if flag not in INTERFACE_FLAGS:
+                out.append(Problem(f"interfaces[{n}].flags[{k}]", f"unknown flag {flag!r} (known: "
+                                                                  f"{', '.join(INTERFACE_FLAGS)})"))
         if "DISABLED_IF_SPARE" in iface.flags and (iface.name == hw or iface.name in ha_names):
             out.append(Problem(f"interfaces[{n}].flags", f"{iface.name!r} carries the cluster (hotwire or HA): "
                                                          "not disableable on the spare"))

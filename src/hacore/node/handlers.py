@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hacore.config.parse import ConfigError, digest
+from hacore.config.parse import ConfigError, digest, parse, to_dict
 from hacore.config.store import set_value
+from hacore.config.tomledit import rewrite
 from hacore.config.validate import check, check_update_trigger_delay, vrid_moves
 from hacore.configsync.exchange import SyncError
 from hacore.configsync.service import ConfigSync
@@ -50,6 +51,7 @@ class Handlers:
             "services": self.services,
             "maintenance.set": self.maintenance_set,
             "cluster.enable": self.cluster_enable,
+            "interface.set": self.interface_set,
             "extc.get": self.extc_get,
             "extc.set": self.extc_set,
             "config.save": self.config_save,
@@ -140,6 +142,20 @@ class Handlers:
         else:
             await self.r.restart_node()  # still waiting: it starts with the new value
         return {"variable": variable.upper(), "value": seconds, "warnings": [str(p) for p in problems]}
+
+    async def interface_set(self, who: str, name: str, flags: str) -> dict[str, Any]:
+        """The seed's `interface set name IF flags "..."`: the interface's flags in the start configuration,
+        applied as any change is (validated first, the replaced file kept, live). An interface hacore did
+        not list yet is added with these flags."""
+        wanted = sorted(set(re.split(r"[\s,|]+", flags.strip())) - {""})
+        data = to_dict(parse(self.r.text))
+        entry = next((i for i in data["interfaces"] if i["name"] == name), None)
+        if entry is None:
+            data["interfaces"].append({"name": name, "flags": wanted})
+        else:
+            entry["flags"] = wanted
+        await self.r.apply_text(rewrite(self.r.text, data), who, f"interface set {name} flags")
+        return {"name": name, "flags": wanted, "how": self.r.last_apply}
 
     async def config_save(self, who: str, name: str) -> dict[str, Any]:
         entry = await asyncio.to_thread(self.r.store.save, name, self.r.text, who)
