@@ -221,6 +221,16 @@ def test_config_check_warns_where_a_working_file_is_fragile(mutate: typing.Calla
     assert [(w.path, words in w.message) for w in warnings] == [(path, True)]
 
 
+def test_a_tested_low_delay_can_be_acknowledged_in_the_file_and_a_lower_one_warns_again() -> None:
+    data = node1_data()
+    data["cluster"].update(update_trigger_delay_s=0.3, delay_warn_below_s=0.3)
+    assert check(__import__("tomli_w").dumps(data))[1] == []
+    data["cluster"]["update_trigger_delay_s"] = 0.2
+    warnings = check(__import__("tomli_w").dumps(data))[1]
+    assert [w.path for w in warnings] == ["cluster.update_trigger_delay_s"]
+    assert "cluster.delay_warn_below_s = 0.2 acknowledges it" in warnings[0].message
+
+
 def test_all_errors_are_reported_at_once() -> None:
     data = node1_data()
     data["cluster"]["vrid_offset"] = 255

@@ -18,7 +18,7 @@ from hacore.config.model import AuthMode, Config
 from hacore.config.parse import flatten
 
 LIVE = re.compile(r"""^(
-    cluster\.update_trigger_delay_s
+    cluster\.(update_trigger_delay_s|delay_warn_below_s)
   | cluster\.ha_interfaces\[[^]]+\]\.vips
   | cluster\.ping_check\.(targets|interval_s)
   | cluster\.garp_(repeat|interval_s)

@@ -176,6 +176,7 @@ class Cluster:
     key_salt: str = shared("")
     vrid_offset: int = shared(50)
     update_trigger_delay_s: float = shared(DEFAULT_UPDATE_TRIGGER_DELAY_S)
+    delay_warn_below_s: float = shared(2.0)  # the safe floor's warning; lowered: a tested delay acknowledged
     # Anti-flap: a voluntary role change (preemption) waits this long after the last one,
     # which also gives a returning node time to resynchronise before it takes over.
     min_hold_s: float = shared(5.0)

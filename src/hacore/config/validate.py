@@ -22,15 +22,18 @@ UTD_SAFE_FLOOR_S = 2.0  # seed: "default 2 seconds and should not be set lower"
 PASS_KEY_MAX = 8  # VRRPv2 PASS carries 8 bytes
 
 
-def check_update_trigger_delay(value: float, auth: AuthMode, path: str) -> list[Problem]:
-    """Problems with a failover delay; shared by validation and `extc set`."""
+def check_update_trigger_delay(value: float, auth: AuthMode, path: str,
+                               warn_below_s: float = UTD_SAFE_FLOOR_S) -> list[Problem]:
+    """Problems with a failover delay; shared by validation and `extc set`. warn_below_s: the floor the
+    operator acknowledged (cluster.delay_warn_below_s), the seed's 2 s unless lowered."""
     if not UTD_MIN_S <= value <= UTD_MAX_S:
         return [Problem(path, f"must be between {UTD_MIN_S} and {UTD_MAX_S} seconds, got {value:g}")]
     if auth == AuthMode.PASS and round(value * 100) % 300:
         return [Problem(path, f"auth 'pass' (VRRPv2) advertises in whole seconds: use a multiple of 3, not {value:g}")]
-    if value < UTD_SAFE_FLOOR_S:
-        return [Problem(path, f"{value:g} s is below the safe floor of {UTD_SAFE_FLOOR_S:g} s: "
-                              "a loaded appliance may fail over without a fault", warning=True)]
+    if value < min(warn_below_s, UTD_SAFE_FLOOR_S):
+        return [Problem(path, f"{value:g} s is below the safe floor of {UTD_SAFE_FLOOR_S:g} s: a loaded appliance "
+                              f"may fail over without a fault (tested it? cluster.delay_warn_below_s = {value:g} "
+                              "acknowledges it)", warning=True)]
     return []
 
 
@@ -104,7 +107,11 @@ def validate(cfg: Config) -> list[Problem]:
     if c.auth == AuthMode.PASS and c.hotwire.interface and (not c.hotwire_secret or c.hotwire_secret == c.passphrase):
         out.append(Problem("cluster.hotwire_secret", "required with auth 'pass', and not the passphrase: "
                                                      "VRRPv2 sends the passphrase in clear text"))
-    out += check_update_trigger_delay(c.update_trigger_delay_s, c.auth, "cluster.update_trigger_delay_s")
+    out += check_update_trigger_delay(c.update_trigger_delay_s, c.auth, "cluster.update_trigger_delay_s",
+                                      c.delay_warn_below_s)
+    if not UTD_MIN_S <= c.delay_warn_below_s <= UTD_SAFE_FLOOR_S:
+        out.append(Problem("cluster.delay_warn_below_s", f"must be between {UTD_MIN_S} and {UTD_SAFE_FLOOR_S:g} "
+                                                         f"seconds, got {c.delay_warn_below_s:g}"))
 
     _dupes(ha_names, "cluster.ha_interfaces", "HA interface", out)
     if len(ha_names) > MAX_HA_INTERFACES:

@@ -130,7 +130,8 @@ class Handlers:
         if not DECIMAL.match(value):
             raise Refused(f"{variable.upper()}: not a plain decimal number of seconds: {value!r}")
         seconds = float(value)
-        problems = check_update_trigger_delay(seconds, self.r.cfg.cluster.auth, variable.upper())
+        c = self.r.cfg.cluster
+        problems = check_update_trigger_delay(seconds, c.auth, variable.upper(), c.delay_warn_below_s)
         if any(not p.warning for p in problems):
             raise Refused(str(problems[0]))
         text = set_value(self.r.text, path, seconds)
