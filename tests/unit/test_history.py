@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,13 @@ def test_history_keeps_the_newest(tmp_path: Path, monkeypatch) -> None:  # type:
     assert [e["reason"] for e in h.entries()] == ["n2", "n3", "n4"]
 
 
-def test_a_corrupt_file_is_set_aside(tmp_path: Path) -> None:
+def test_a_corrupt_file_is_set_aside_and_said_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "roles.json").write_text("{not json")
-    assert History(tmp_path / "roles.json").entries() == []
+    with caplog.at_level(logging.WARNING):
+        assert History(tmp_path / "roles.json").entries() == []
     assert (tmp_path / "roles.json.corrupt").read_text() == "{not json"
+    [record] = [r for r in caplog.records if r.getMessage() == "state_file_damaged"]
+    assert record.fields["moved_to"] == tmp_path / "roles.json.corrupt"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("content", ["{}", "[1, 2]", '[{"when": "x", "old": 1}]', '"a string"', "null"])

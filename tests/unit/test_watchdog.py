@@ -35,3 +35,19 @@ def test_the_ping_interval_is_half_of_systemds_timeout_for_this_process(
     else:
         monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()) if pid == "self" else pid)
     assert watchdog.interval_s() == want
+
+
+def test_a_master_whose_sender_thread_died_or_went_silent_is_unhealthy() -> None:
+    from types import SimpleNamespace
+
+    from hacore.vrrp.machine import Role
+
+    master = SimpleNamespace(role=Role.MASTER, advert_interval_us=500_000)
+    p = watchdog.SenderProgress()
+    assert p.judge(master, {"kind": "thread", "running": False, "sent": 3}, 0.0) == \
+        "the advert sender thread is not running"  # type: ignore[arg-type]
+    assert p.judge(master, {"kind": "thread", "running": True, "sending": True, "sent": 4}, 1.0) == ""  # type: ignore[arg-type]
+    assert "no advert sent" in p.judge(master, {"kind": "thread", "running": True, "sending": True, "sent": 4},
+                                       2.6)  # type: ignore[arg-type]
+    backup = SimpleNamespace(role=Role.BACKUP, advert_interval_us=500_000)
+    assert p.judge(backup, {"kind": "thread", "running": True, "sending": False, "sent": 4}, 9.0) == ""  # type: ignore[arg-type]

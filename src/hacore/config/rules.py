@@ -1,6 +1,7 @@
 """The seed's rules about addresses and NAT over a parsed Config, used by
-hacore.config.validate: address syntax, the DHCP broadcast-domain rule, NAT
-through the cluster's virtual IPs.
+hacore.config.validate: address syntax, the node's own addresses, the DHCP
+broadcast-domain rule, NAT through the cluster's virtual IPs, where metrics
+may listen.
 
 Rules: pure; no I/O; problems are appended to the list given, each with its
 path.
@@ -93,3 +94,42 @@ def check_nat(cfg: Config, ha_ifs: set[str], vips: set[str], out: list[Problem])
                 out.append(Problem(f"{path}.to", f"NAT via HA interface {rule.interface!r} must use a unique object "
                                                  "holding one of the cluster's virtual IPs, not the interface address "
                                                  "(seed: NAT in the cluster configuration)"))
+
+
+def own_addresses(cfg: Config) -> dict[str, str]:
+    """This node's own addresses (interfaces and hotwire), address -> interface."""
+    out = {str(ip_interface(a).ip): i.name for i in cfg.interfaces for a in i.addresses if is_cidr(a)}
+    hw = cfg.cluster.hotwire
+    if is_cidr(hw.local_address):
+        out[str(ip_interface(hw.local_address).ip)] = hw.interface or "the hotwire"
+    return out
+
+
+def check_metrics(cfg: Config, out: list[Problem]) -> None:
+    m = cfg.node.metrics
+    if not 1 <= m.port <= 65535:
+        out.append(Problem("node.metrics.port", f"not a port: {m.port}"))
+    if not m.address:
+        return
+    try:
+        addr = ip_address(m.address)
+    except ValueError:
+        out.append(Problem("node.metrics.address", f"not an IP address: {m.address!r}"))
+        return
+    vips = {ip_interface(v).ip for h in cfg.cluster.ha_interfaces for v in h.vips if is_cidr(v)}
+    if addr in vips:
+        out.append(Problem("node.metrics.address", f"{addr} is a virtual IP: it moves with the master; use "
+                                                    "an address of this node's own"))
+        return
+    if addr.is_loopback:
+        return
+    owner = own_addresses(cfg).get(str(addr))
+    if owner is None:
+        out.append(Problem("node.metrics.address", f"{addr} is not an address of this node (interfaces, "
+                                                    "hotwire) nor loopback"))
+    elif owner in {cfg.cluster.hotwire.interface, *(h.interface for h in cfg.cluster.ha_interfaces)} \
+            and not m.on_ha_address:
+        out.append(Problem("node.metrics.address", f"{addr} is on {owner}, a cluster link: the protected "
+                                                    "networks or the peer would read the metrics; use a "
+                                                    "management address, or set node.metrics.on_ha_address "
+                                                    "= true"))

@@ -12,7 +12,15 @@ from ipaddress import ip_address, ip_interface
 
 from hacore.config.model import DEFAULT_DISABLED_APPS, INTERFACE_FLAGS, MAX_HA_INTERFACES, AuthMode, Config
 from hacore.config.parse import ConfigError, Problem, load_toml, parse_partial
-from hacore.config.rules import check_cidr, check_dhcp_broadcast_domain, check_ip, check_nat, is_cidr
+from hacore.config.rules import (
+    check_cidr,
+    check_dhcp_broadcast_domain,
+    check_ip,
+    check_metrics,
+    check_nat,
+    is_cidr,
+    own_addresses,
+)
 
 # Max Adver Int is 12 bits of centiseconds and master-down = 3 x advert, so
 # the delay is representable from 3 cs to 3 x 4095 cs.
@@ -66,7 +74,7 @@ def validate(cfg: Config) -> list[Problem]:
     for k, cpu in enumerate(t.cpu_affinity):
         if not 0 <= cpu < 4096:
             out.append(Problem(f"node.timing.cpu_affinity[{k}]", f"not a CPU number: {cpu}"))
-    _metrics(cfg, out)
+    check_metrics(cfg, out)
     _dupes([i.name for i in cfg.interfaces], "interfaces", "interface", out)
     for n, iface in enumerate(cfg.interfaces):
         if not iface.name:
@@ -240,36 +248,6 @@ def validate(cfg: Config) -> list[Problem]:
     return out
 
 
-def _metrics(cfg: Config, out: list[Problem]) -> None:
-    m = cfg.node.metrics
-    if not 1 <= m.port <= 65535:
-        out.append(Problem("node.metrics.port", f"not a port: {m.port}"))
-    if not m.address:
-        return
-    try:
-        addr = ip_address(m.address)
-    except ValueError:
-        out.append(Problem("node.metrics.address", f"not an IP address: {m.address!r}"))
-        return
-    vips = {ip_interface(v).ip for h in cfg.cluster.ha_interfaces for v in h.vips if is_cidr(v)}
-    if addr in vips:
-        out.append(Problem("node.metrics.address", f"{addr} is a virtual IP: it moves with the master; use "
-                                                    "an address of this node's own"))
-        return
-    if addr.is_loopback:
-        return
-    owner = own_addresses(cfg).get(str(addr))
-    if owner is None:
-        out.append(Problem("node.metrics.address", f"{addr} is not an address of this node (interfaces, "
-                                                    "hotwire) nor loopback"))
-    elif owner in {cfg.cluster.hotwire.interface, *(h.interface for h in cfg.cluster.ha_interfaces)} \
-            and not m.on_ha_address:
-        out.append(Problem("node.metrics.address", f"{addr} is on {owner}, a cluster link: the protected "
-                                                    "networks or the peer would read the metrics; use a "
-                                                    "management address, or set node.metrics.on_ha_address "
-                                                    "= true"))
-
-
 def vrid_moves(old: Config, new: Config) -> list[Problem]:
     """HA links in both configurations whose VRID the new one changes: until the peer runs the new one
     too, the two nodes would not hear each other on that link and both become master there."""
@@ -278,15 +256,6 @@ def vrid_moves(old: Config, new: Config) -> list[Problem]:
                                              f"peer still uses {before[name]}: set vrid = {before[name]} on it, "
                                              "or add new HA interfaces after the existing ones")
             for name, vrid in after.items() if name in before and before[name] != vrid]
-
-
-def own_addresses(cfg: Config) -> dict[str, str]:
-    """This node's own addresses (interfaces and hotwire), address -> interface."""
-    out = {str(ip_interface(a).ip): i.name for i in cfg.interfaces for a in i.addresses if is_cidr(a)}
-    hw = cfg.cluster.hotwire
-    if is_cidr(hw.local_address):
-        out[str(ip_interface(hw.local_address).ip)] = hw.interface or "the hotwire"
-    return out
 
 
 def check(text: str) -> tuple[Config, list[Problem]]:

@@ -97,16 +97,7 @@ class Node:
 
     def health(self, now_s: float) -> str:
         """'' while this node's advert sender does its job as master; else why not (for the watchdog)."""
-        m, info = self.election.machine, self.election.port.sender_info()
-        master = m is not None and m.role == Role.MASTER
-        if master and info["kind"] == "thread" and not info.get("running"):
-            return "the advert sender thread is not running"
-        period_s = m.advert_interval_us / 1e6 if m is not None else 1.0
-        sent = info.get("sent")
-        if self._progress.stalled(master and bool(info.get("sending", True)), sent if isinstance(sent, int) else 0,
-                                  period_s, now_s):
-            return f"no advert sent for {watchdog.STALL_PERIODS} advert intervals as master"
-        return ""
+        return self._progress.judge(self.election.machine, self.election.port.sender_info(), now_s)
 
     def counter_sets(self) -> list[Counters]:
         """Every counter set this node keeps now (for metrics)."""

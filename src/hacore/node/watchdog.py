@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable
 
 from hacore.support.logfmt import log
+from hacore.vrrp.machine import Machine, Role
 
 logger = logging.getLogger("hacore.daemon")
 STALL_PERIODS = 3
@@ -54,6 +55,18 @@ class SenderProgress:
             self.sent, self.since_s = sent, now_s
             return False
         return now_s - self.since_s > STALL_PERIODS * period_s
+
+    def judge(self, m: Machine | None, sender: dict[str, object], now_s: float) -> str:
+        """'' while the sender does its job (a master's sends), else why not."""
+        master = m is not None and m.role == Role.MASTER
+        if master and sender["kind"] == "thread" and not sender.get("running"):
+            return "the advert sender thread is not running"
+        sent = sender.get("sent")
+        period_s = m.advert_interval_us / 1e6 if m is not None else 1.0
+        if self.stalled(master and bool(sender.get("sending", True)), sent if isinstance(sent, int) else 0,
+                        period_s, now_s):
+            return f"no advert sent for {STALL_PERIODS} advert intervals as master"
+        return ""
 
 
 async def run(health: Callable[[], str], every_s: float) -> None:
