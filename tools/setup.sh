@@ -39,7 +39,8 @@ if [ ! -e "/lib/modules/$kver/build" ]; then
     apt_pkgs+=("linux-headers-$arch")
   fi
 fi
-peer_pkgs=(keepalived conntrackd tcpdump)  # tcpdump: the takeover bench reads keepalived on the wire
+peer_pkgs=(keepalived conntrackd tcpdump chromium)  # tcpdump: the takeover bench reads keepalived on the
+# wire; chromium: the web console's browser tests (Playwright drives Debian's, no download)
 
 missing_of() {
   local p

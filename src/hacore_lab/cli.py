@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from hacore.cli.kit import Failure, command
-from hacore_lab import demo, netns
+from hacore_lab import demo, netns, webconsole
 from hacore_lab.topology import NODES, Lab
 
 name_option = click.option("--name", default="lab", show_default=True, help="lab name (namespace prefix hacore-NAME-)")
@@ -23,17 +23,25 @@ def lab() -> None:
     """A real two-node cluster in network namespaces on this machine."""
 
 
-def _up(the_lab: Lab) -> dict[str, Any]:
+def _up(the_lab: Lab, web: bool = False) -> dict[str, Any]:
     _progress(f"building namespaces {the_lab.prefix}*")
     try:
         netns.up(the_lab)
         for node in NODES:
             _progress(f"starting the daemon on {node}")
             netns.start_daemon(the_lab, node)
+            if web:
+                _progress(f"starting the web console on {node}")
+                webconsole.start(the_lab, node)
     except (netns.LabError, TimeoutError) as exc:
         netns.down(the_lab)
         raise Failure(str(exc)) from None
-    return netns.status(the_lab)
+    return _status(the_lab)
+
+
+def _status(the_lab: Lab) -> dict[str, Any]:
+    web = webconsole.status(the_lab)
+    return netns.status(the_lab) | ({"web": web} if web else {})
 
 
 def _status_text(st: dict[str, Any]) -> str:
@@ -42,14 +50,18 @@ def _status_text(st: dict[str, Any]) -> str:
     lines = [f"lab {st['lab']}: up ({len(st['namespaces'])} namespaces)"]
     for node, d in st["daemons"].items():
         lines.append(f"  {node}: pid {d['pid'] or '-'}  hacore -s {d['socket']} cluster info")
+    for node, w in st.get("web", {}).items():
+        lines.append(f"  {node} console: {w['url']} (user {w['user']}, password {w['password']}; from the "
+                     "client namespace)")
     return "\n".join(lines)
 
 
 @command(lab, "up")
 @name_option
-def lab_up(ctx: click.Context, name: str) -> tuple[Any, str]:
+@click.option("--web", is_flag=True, help="start each node's web console too (credential in `lab status`)")
+def lab_up(ctx: click.Context, name: str, web: bool) -> tuple[Any, str]:
     """Build the lab and start a daemon on each node."""
-    st = _up(Lab(name))
+    st = _up(Lab(name), web)
     return st, _status_text(st)
 
 
@@ -66,7 +78,7 @@ def lab_down(ctx: click.Context, name: str, every: bool) -> tuple[Any, str]:
 @name_option
 def lab_status(ctx: click.Context, name: str) -> tuple[Any, str]:
     """What of the lab exists."""
-    st = netns.status(Lab(name))
+    st = _status(Lab(name))
     return st, _status_text(st)
 
 

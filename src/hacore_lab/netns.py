@@ -95,6 +95,11 @@ def recorded_pids(lab: Lab) -> dict[str, int]:
         return {}
 
 
+def record_pid(lab: Lab, what: str, pid: int) -> None:
+    """A process of the lab's (a daemon: its node's name), stopped by PID when the lab goes down."""
+    atomic_write(_pids_path(lab), json.dumps(recorded_pids(lab) | {what: pid}).encode())
+
+
 def start_daemon(lab: Lab, node: str, timeout_s: float = 20.0, env: dict[str, str] | None = None) -> int:
     """Start `hacore daemon` in node's namespace (env: added to this process's); returns once it answers."""
     d = lab.node_dir(node)
@@ -104,8 +109,7 @@ def start_daemon(lab: Lab, node: str, timeout_s: float = 20.0, env: dict[str, st
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                             env={**os.environ, **(env or {})})
     log.close()
-    pids = recorded_pids(lab) | {node: proc.pid}
-    atomic_write(_pids_path(lab), json.dumps(pids).encode())
+    record_pid(lab, node, proc.pid)
 
     def answers() -> bool:
         if proc.poll() is not None:

@@ -29,6 +29,7 @@ PREFIX = "hacore-"
 NODES = ("node1", "node2")
 ROLES = ("sw", "router", "node1", "node2", "client")
 METRICS_PORT = 9780  # each node serves metrics on its own namespace's loopback
+WEB_PORT = 9443  # `hacore lab up --web`: each node's console on its own inside address
 
 ROUTER_EXT = "198.51.100.1"
 ROUTER_EXT6 = "2001:db8:100::1"
@@ -166,6 +167,11 @@ directory_account = "fw-{node}"
 [node.metrics]
 address = "127.0.0.1"    # inside the node's namespace: curl it with `ip netns exec`
 port = {METRICS_PORT}
+
+[node.web]               # the console (`hacore lab up --web` starts it): the node's own inside address,
+address = "{addr["lan2"][0].split("/")[0]}"
+port = {WEB_PORT}
+on_ha_address = true     # the lab has no management network; the client reaches it through the VIP
 {ifaces}
 [cluster]
 enabled = true

@@ -164,3 +164,16 @@ def test_help_lists_one_spelling_of_maintenance() -> None:
     _, out, _ = run("cluster", "--help")
     assert "maintenance" in out and "maintainance" not in out
 
+
+
+def test_a_console_user_gets_a_hashed_password_in_a_private_file_and_a_short_one_is_refused(tmp_path: Path) -> None:
+    runner = CliRunner()
+    short = runner.invoke(cli, ["web", "passwd", "admin", "--state-dir", str(tmp_path), "--password-stdin"],
+                          input="short\n")
+    assert short.exit_code == 1 and "password refused: at least 12 characters" in short.output
+    ok = runner.invoke(cli, ["web", "passwd", "admin", "--state-dir", str(tmp_path), "--password-stdin"],
+                       input="a long enough secret\n")
+    assert ok.exit_code == 0, ok.output
+    users = tmp_path / "web" / "users.json"
+    assert users.stat().st_mode & 0o777 == 0o600
+    assert "a long enough secret" not in users.read_text() and '"admin":"scrypt$' in users.read_text()

@@ -38,7 +38,7 @@ def test_every_field_declares_shared_or_local() -> None:
 def test_node_unique_settings_are_local() -> None:
     scope = {f.name: f.metadata[model.SCOPE] for f in dataclasses.fields(model.Node)}
     assert scope == {"name": "local", "priority": "local", "directory_account": "local", "timing": "local",
-                     "metrics": "local"}
+                     "metrics": "local", "web": "local"}
     assert {f.name: f.metadata[model.SCOPE] for f in dataclasses.fields(model.Interface)}["addresses"] == "local"
 
 
@@ -181,6 +181,8 @@ RULES = [
      lambda d: d["interfaces"].append({"name": "lan1"}), "defined 2 times"),
     ("metrics not on an HA link", "node.metrics.address",
      lambda d: d["node"]["metrics"].update(address="198.51.100.102"), "on lan1, a cluster link"),
+    ("the console not on an HA link", "node.web.address",
+     lambda d: d["node"].update(web={"address": "198.51.100.102"}), "would reach the console"),
     ("metrics not on the hotwire", "node.metrics.address",
      lambda d: d["node"]["metrics"].update(address="198.18.0.2"), "on lan3, a cluster link"),
     ("metrics not on a VIP", "node.metrics.address",

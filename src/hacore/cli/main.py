@@ -29,6 +29,7 @@ from hacore.cli.kit import Failure, fail
 from hacore.cli.system import system
 from hacore.config.parse import ConfigError, decode
 from hacore.control.protocol import DEFAULT_SOCKET
+from hacore.web.command import web
 
 SOCKET_ENV = "HACORE_SOCKET"
 PLUGINS = "hacore.commands"  # entry-point group: verbs another distribution adds (the lab: `lab`, `bench`)
@@ -171,6 +172,7 @@ wizard.register(cluster)  # a local verb: it writes the files the daemon starts 
 cli.add_command(cluster)
 cli.add_command(extc)
 cli.add_command(interface)
+cli.add_command(web)
 cli.add_command(system)
 
 

@@ -27,7 +27,7 @@ LIVE = re.compile(r"""^(
   | (nat|objects|applications|dhcp_server)(\[.*)?
   | forward\..*
   | interfaces\[[^]]+\]\.(flags|name)
-  | node\.metrics\..*
+  | node\.(metrics|web)\..*
 )$""", re.X)
 INTERFACE = re.compile(r"^interfaces\[([^]]+)\]\.")
 

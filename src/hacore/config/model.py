@@ -111,12 +111,23 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class Web:
+    """The web console (`hacore web serve`, a process of its own): off until an address is set; the same
+    placement rules as the metrics."""
+
+    address: str = local("")
+    port: int = local(9443)
+    on_ha_address: bool = local(False)
+
+
+@dataclass(frozen=True)
 class Node:
     name: str = local("")
     priority: Priority = local(Priority.LOW)
     directory_account: str = local("")  # AD machine account: unique per node (seed)
     timing: Timing = local(default_factory=Timing)
     metrics: Metrics = local(default_factory=Metrics)
+    web: Web = local(default_factory=Web)
 
 
 @dataclass(frozen=True)

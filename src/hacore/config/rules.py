@@ -105,31 +105,33 @@ def own_addresses(cfg: Config) -> dict[str, str]:
     return out
 
 
-def check_metrics(cfg: Config, out: list[Problem]) -> None:
-    m = cfg.node.metrics
+def check_listener(cfg: Config, section: str, out: list[Problem]) -> None:
+    """A management endpoint of this node (node.metrics, node.web): on one of its own addresses or loopback,
+    never a VIP, and on a cluster link only when its on_ha_address says so."""
+    m = getattr(cfg.node, section)
+    path, what = f"node.{section}", {"metrics": "the metrics", "web": "the console"}[section]
     if not 1 <= m.port <= 65535:
-        out.append(Problem("node.metrics.port", f"not a port: {m.port}"))
+        out.append(Problem(f"{path}.port", f"not a port: {m.port}"))
     if not m.address:
         return
     try:
         addr = ip_address(m.address)
     except ValueError:
-        out.append(Problem("node.metrics.address", f"not an IP address: {m.address!r}"))
+        out.append(Problem(f"{path}.address", f"not an IP address: {m.address!r}"))
         return
     vips = {ip_interface(v).ip for h in cfg.cluster.ha_interfaces for v in h.vips if is_cidr(v)}
     if addr in vips:
-        out.append(Problem("node.metrics.address", f"{addr} is a virtual IP: it moves with the master; use "
-                                                    "an address of this node's own"))
+        out.append(Problem(f"{path}.address", f"{addr} is a virtual IP: it moves with the master; use an "
+                                              "address of this node's own"))
         return
     if addr.is_loopback:
         return
     owner = own_addresses(cfg).get(str(addr))
     if owner is None:
-        out.append(Problem("node.metrics.address", f"{addr} is not an address of this node (interfaces, "
-                                                    "hotwire) nor loopback"))
+        out.append(Problem(f"{path}.address", f"{addr} is not an address of this node (interfaces, hotwire) nor "
+                                              "loopback"))
     elif owner in {cfg.cluster.hotwire.interface, *(h.interface for h in cfg.cluster.ha_interfaces)} \
             and not m.on_ha_address:
-        out.append(Problem("node.metrics.address", f"{addr} is on {owner}, a cluster link: the protected "
-                                                    "networks or the peer would read the metrics; use a "
-                                                    "management address, or set node.metrics.on_ha_address "
-                                                    "= true"))
+        out.append(Problem(f"{path}.address", f"{addr} is on {owner}, a cluster link: the protected networks or "
+                                              f"the peer would reach {what}; use a management address, or set "
+                                              f"{path}.on_ha_address = true"))

@@ -16,7 +16,7 @@ from hacore.config.rules import (
     check_cidr,
     check_dhcp_broadcast_domain,
     check_ip,
-    check_metrics,
+    check_listener,
     check_nat,
     is_cidr,
     own_addresses,
@@ -74,7 +74,8 @@ def validate(cfg: Config) -> list[Problem]:
     for k, cpu in enumerate(t.cpu_affinity):
         if not 0 <= cpu < 4096:
             out.append(Problem(f"node.timing.cpu_affinity[{k}]", f"not a CPU number: {cpu}"))
-    check_metrics(cfg, out)
+    check_listener(cfg, "metrics", out)
+    check_listener(cfg, "web", out)
     _dupes([i.name for i in cfg.interfaces], "interfaces", "interface", out)
     for n, iface in enumerate(cfg.interfaces):
         if not iface.name:

@@ -1,0 +1,62 @@
+"""SVG drawn from the node's own data: the role history as a timeline, and a
+histogram (advert lateness, loop lateness, takeover steps) as bars.
+
+Rules: pure; every text that came from the node is escaped; no script, no
+external resource: the SVG is inline in the page.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+ROLE_COLOURS = {"master": "#2e7d32", "backup": "#1565c0", "none": "#424242"}
+WIDTH, ROW = 760, 26
+
+
+def timeline(entries: list[dict[str, Any]], now_s: float) -> str:
+    """Role changes left to right in time, one mark each, coloured by the role taken; the reason on hover."""
+    if not entries:
+        return '<p class="empty">no role changes yet</p>'
+    first = min(e["when"] for e in entries)
+    span = max(now_s - first, 1.0)
+    height = 70
+    parts = [f'<svg class="timeline" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+             'role="img" aria-label="role changes over time">',
+             f'<line x1="10" y1="35" x2="{WIDTH - 10}" y2="35" stroke="#999"/>']
+    for e in entries:
+        x = 10 + (e["when"] - first) / span * (WIDTH - 20)
+        colour = ROLE_COLOURS.get(e.get("new", ""), "#6d4c41")
+        tip = escape(f"{e.get('old')} -> {e.get('new')}: {e.get('reason', '')}")
+        parts.append(f'<circle class="change" cx="{x:.1f}" cy="35" r="7" fill="{colour}"><title>{tip}</title>'
+                     "</circle>")
+    parts.append(f'<text x="10" y="64" font-size="11">{len(entries)} changes, the first on the left</text></svg>')
+    return "".join(parts)
+
+
+def histogram(title: str, buckets: dict[str, int | float]) -> str:
+    """Bars of one histogram ({bucket label: count}); an empty one says so."""
+    total = sum(buckets.values())
+    if not total:
+        return f'<p class="empty">{escape(title)}: nothing counted yet</p>'
+    top = max(buckets.values())
+    height = ROW * len(buckets) + 30
+    parts = [f'<svg class="histogram" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+             f'role="img" aria-label="{escape(title)}"><text x="0" y="14" font-size="13">{escape(title)}</text>']
+    for k, (label, n) in enumerate(buckets.items()):
+        y = 24 + k * ROW
+        w = 0 if not top else n / top * (WIDTH - 260)
+        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>'
+                     f'<rect x="120" y="{y}" width="{w:.1f}" height="{ROW - 6}" fill="#5c6bc0"/>'
+                     f'<text x="{126 + w:.1f}" y="{y + 15}" font-size="12">{n:g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def step_buckets(entries: list[dict[str, Any]]) -> dict[str, float]:
+    """Each takeover step's median duration in ms over the recorded role changes."""
+    per: dict[str, list[float]] = {}
+    for e in entries:
+        for step, ms in (e.get("steps") or {}).items():
+            per.setdefault(step.removesuffix("_ms"), []).append(float(ms))
+    return {f"{step} (ms, median)": round(sorted(v)[len(v) // 2], 3) for step, v in sorted(per.items())}

@@ -1,0 +1,83 @@
+"""The web console in a real browser on the lab's client: log in, watch the pair, hand over from the page
+with no probe lost, exchange keys, change the delay and synchronize it from the pages; a wrong password,
+an ended session and a forged post refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hacore_lab import netns, webconsole
+from hacore_lab.topology import NODES, SERVER, Lab
+from hacore_lab.wait import wait_until
+from tests.conftest import need
+from tests.netns.conftest import hacore, info, roles
+
+BROWSER = Path(__file__).with_name("browser.py")
+
+
+@pytest.fixture
+def consoles(make_cluster: Callable[..., Lab]) -> tuple[Lab, dict[str, dict[str, str]]]:
+    need(shutil.which("chromium") is not None, "Debian's chromium is not installed (tools/setup.sh --peers)")
+    lab = make_cluster()
+    return lab, {node: webconsole.start(lab, node) for node in NODES}
+
+
+def browse(lab: Lab, scenario: str, console: dict[str, str], **extra: str) -> dict[str, Any]:
+    """The scenario in a browser on the client, through the VIP: node1's console (the lab has no management
+    network, and node2 without the VIPs has no route back to the client; its side is driven by its CLI)."""
+    out = netns.run_in(lab, "client", [sys.executable, str(BROWSER), scenario, json.dumps(console | extra)])
+    return json.loads(out.stdout)
+
+
+def test_the_console_shows_the_pair_and_hands_over_from_the_page_losing_no_probe(consoles: Any) -> None:
+    lab, web = consoles
+    one = browse(lab, "status", web["node1"])
+    assert one["cluster_state"] == "master" and one["peer"].startswith("node2 backup")
+    assert one["sync_state_class"] == "error"  # no keys exchanged yet: the seed's red
+    assert one["external_requests"] == []  # nothing but the console itself: no CDN
+    drawn = browse(lab, "history", web["node1"])  # the history as a timeline, the reasons on hover
+    assert drawn["changes"] >= 2 and drawn["histograms"] >= 2
+    assert "backup -> master: no peer heard within the delay" in drawn["reasons"], drawn["reasons"]
+    ping = subprocess.Popen(netns.exec_argv(lab, "client", ["ping", "-q", "-i", "0.002", "-c", "1500", "-W", "1",
+                                                             SERVER]), stdout=subprocess.PIPE, text=True)
+    done = browse(lab, "maintenance", web["node1"])
+    assert done["message"] == "maintenance on: handed over to the spare" and done["cluster_state"] == "backup"
+    assert roles(lab) == ("backup", "master")
+    out, _ = ping.communicate(timeout=30)
+    assert " 0% packet loss" in out, out
+    log = (lab.node_dir("node1") / "daemon.log").read_text()
+    assert "event=maintenance on=True who=\"root (sudo: web:admin)\"" in log  # the change names its user
+
+
+def test_keys_a_delay_and_a_synchronize_from_the_pages_reach_the_spare(consoles: Any) -> None:
+    lab, web = consoles
+    for node in NODES:
+        hacore(lab, node, "cluster", "ssh-key", "generate")
+    spare_key = hacore(lab, "node2", "cluster", "ssh-key", "show").stdout.strip()
+    page = browse(lab, "keys", web["node1"], remote=spare_key)  # node1's key shown, node2's set, on the page
+    assert page["message"].startswith("the peer's key is set")
+    hacore(lab, "node2", "cluster", "ssh-key", "set-remote", *page["own"].split())
+    wait_until(lambda: all(":" in info(lab, n)["sync_endpoint"] for n in NODES), 20, what="both SSH endpoints")
+    done = browse(lab, "delay_and_synchronize", web["node1"], delay="3")
+    assert done["delay"] == "UPDATE_TRIGGER_DELAY is 3 s"
+    assert "update_trigger_delay_s" in done["dry_run"]  # the dry run showed the change before it was sent
+    assert done["synchronize"].startswith("synchronized"), done
+    assert info(lab, "node2")["update_trigger_delay_s"] == 3
+
+
+def test_a_wrong_password_an_ended_session_and_a_forged_post_are_refused(consoles: Any) -> None:
+    lab, web = consoles
+    out = browse(lab, "refusals", web["node1"])
+    assert out["wrong_password"] == "wrong user or password"
+    assert out["forged"][0] == 403 and "CSRF token does not match" in out["forged"][1]
+    assert out["wrong_token"] == 403
+    assert out["ended_session_lands_on"].endswith("/login")
+    assert info(lab, "node1")["maintenance"] is False and roles(lab) == ("master", "backup")
