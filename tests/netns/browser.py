@@ -75,6 +75,25 @@ def history(page: Page, c: dict[str, Any]) -> dict[str, Any]:
             "reasons": [t.text_content() for t in page.locator("svg.timeline title").all()]}
 
 
+def wizard(page: Page, c: dict[str, Any]) -> dict[str, Any]:
+    """The wizard's page over the running configuration: a wrong answer refused with the CLI's line, then a
+    VIP added: previewed, applied."""
+    login(page, c)
+    page.goto(c["url"] + "wizard")
+    ha = page.input_value("textarea[name=ha]")
+    page.fill("textarea[name=ha]", ha + "\neth9 = 203.0.113.9/24")
+    page.click("#preview")
+    page.wait_for_selector("#message")
+    refused = page.inner_text("#message")
+    page.fill("textarea[name=ha]", c["ha"])
+    page.click("#preview")
+    page.wait_for_selector("#diff")
+    diff = page.inner_text("#diff")
+    page.click("#apply")
+    page.wait_for_selector("#message")
+    return {"prefilled": ha, "refused": refused, "diff": diff, "applied": page.inner_text("#message")}
+
+
 def refusals(page: Page, c: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     login(page, c, password="not the password")
@@ -95,7 +114,7 @@ def refusals(page: Page, c: dict[str, Any]) -> dict[str, Any]:
 
 SCENARIOS: dict[str, Callable[[Page, dict[str, Any]], dict[str, Any]]] = {
     "status": status, "maintenance": maintenance, "delay_and_synchronize": delay_and_synchronize, "keys": keys,
-    "history": history, "refusals": refusals}
+    "history": history, "wizard": wizard, "refusals": refusals}
 
 
 def main() -> None:

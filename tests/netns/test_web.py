@@ -81,3 +81,18 @@ def test_a_wrong_password_an_ended_session_and_a_forged_post_are_refused(console
     assert out["wrong_token"] == 403
     assert out["ended_session_lands_on"].endswith("/login")
     assert info(lab, "node1")["maintenance"] is False and roles(lab) == ("master", "backup")
+
+
+def test_the_wizard_on_the_page_refuses_as_the_cli_does_and_applies_a_previewed_change(consoles: Any) -> None:
+    lab, web = consoles
+    ha = "lan1 = 198.51.100.101/24, 2001:db8:100::101/64\nlan2 = 203.0.113.1/24, 203.0.113.2/24, 2001:db8:200::1/64"
+    out = browse(lab, "wizard", web["node1"], ha=ha)
+    assert out["prefilled"].startswith("lan1 = 198.51.100.101/24")  # it starts from what runs
+    assert out["refused"].startswith("step 2 (ha interfaces): HA interface 'eth9' does not exist here")
+    assert "203.0.113.2/24" in out["diff"]  # previewed before it was applied
+    assert out["applied"].startswith("the wizard's configuration runs: applied live"), out["applied"]
+    now = info(lab, "node1")
+    assert now["vips"]["lan2"] == ["203.0.113.1/24", "203.0.113.2/24", "2001:db8:200::1/64"]
+    wait_until(lambda: "203.0.113.2/24" in info(lab, "node1")["vips_held"].get("lan2", []), 5,
+               what="the new VIP held by the master")
+    assert roles(lab) == ("master", "backup") and now["cluster_state"] == "master"

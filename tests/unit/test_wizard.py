@@ -81,3 +81,31 @@ def test_an_existing_file_keeps_its_other_settings_and_comments() -> None:
     after = wz.text(master(), host)
     assert after.startswith("# my firewall") and tomllib.loads(after)["objects"][0]["name"] == "web"
     check(after)
+
+
+def test_a_master_holding_its_vips_is_not_told_they_are_its_own_addresses() -> None:
+    held = wz.Host({**HOST.interfaces, "lan2": ("192.0.2.141/24", "203.0.113.1/24")}, HOST.units,
+                   vips=frozenset({"203.0.113.1/24"}))
+    a = master()
+    assert wz.ha_problems(a, held) == []
+    cfg, _ = check(wz.text(a, held))
+    assert cfg.interface("lan2").addresses == ("192.0.2.141/24",)
+
+
+def test_answers_from_a_form_or_file_go_over_the_running_ones_and_bad_ones_are_named() -> None:
+    cfg, _ = check(wz.text(master(), HOST))
+    base = wz.from_config(cfg)
+    a = wz.answers_from({"ha": {"lan2": ["203.0.113.9/24"]}, "passphrase": ""}, base)
+    assert a.ha == {"lan2": ["203.0.113.9/24"]} and a.passphrase == "insecure" and a.hotwire == "lan3"
+    with pytest.raises(ValueError, match="unknown answers colour"):
+        wz.answers_from({"colour": "red"}, base)
+    with pytest.raises(ValueError, match="answer 'ha': expected dict"):
+        wz.answers_from({"ha": "lan2=203.0.113.9/24"}, base)
+    assert wz.problems(wz.answers_from({"hotwire": "eth9"}, base), HOST).startswith(
+        "step 1 (hotwire): hotwire interface 'eth9' does not exist here")
+
+
+def test_a_running_cluster_stays_on_when_its_wizard_changes_it() -> None:
+    on = wz.text(master(), HOST).replace("enabled = false", "enabled = true")
+    again = wz.text(master(), wz.Host(HOST.interfaces, HOST.units, on))
+    assert check(again)[0].cluster.enabled

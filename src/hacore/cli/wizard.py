@@ -29,26 +29,14 @@ from hacore.cli.kit import Failure, command
 from hacore.config import wizard as wz
 from hacore.config.store import Store
 from hacore.configsync.sshkeys import KeyFiles, SshKeyError, parse_public
+from hacore.support import hostfacts
 from hacore.support.atomic import atomic_write
 from hacore.support.statelock import Locked, StateLock
 
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 
-
-def read_host() -> wz.Host:
-    """This host's interfaces with their own addresses (netlink), and its systemd units (unit files)."""
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        names = {m["index"]: m.get("ifname") for m in ipr.get_links()}
-        addrs: dict[str, list[str]] = {n: [] for i, n in names.items() if n != "lo"}
-        for a in ipr.get_addr():
-            name = names.get(a["index"])
-            ip = a.get("address")
-            if name in addrs and ip and not ip.startswith("fe80"):
-                addrs[name].append(f"{ip}/{a['prefixlen']}")
-    units = {p.name for d in UNIT_DIRS if Path(d).is_dir() for p in Path(d).iterdir()}
-    return wz.Host({n: tuple(v) for n, v in addrs.items()}, frozenset(units))
+def read_host(config_path: Path) -> wz.Host:
+    existing = config_path.read_text() if config_path.exists() else ""
+    return wz.Host(hostfacts.interfaces(), hostfacts.units(), existing)
 
 
 def _csv(value: str) -> list[str]:
@@ -68,12 +56,9 @@ def _from_file(path: Path | None) -> dict[str, Any]:
         return {}
     try:
         raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        wz.answers_from({k: v for k, v in raw.items() if k != "master_key"}, wz.Answers())  # names and kinds
+    except (OSError, tomllib.TOMLDecodeError, ValueError) as exc:
         raise Failure(f"{path}: {exc}") from None
-    known = set(wz.Answers.__dataclass_fields__) | {"master_key"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise Failure(f"{path}: unknown answers {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     return raw
 
 
@@ -238,7 +223,7 @@ def register(group: click.Group) -> None:
         a.key_salt = a.key_salt or secrets.token_hex(8)
         if spare:
             a.priority, a.applications = "low", []
-        host = read_host()
+        host = read_host(config_path)
         interactive = sys.stdin.isatty() and not ctx.params.get("as_json", False)
         asker = Asker(interactive)
         if spare:

@@ -181,8 +181,12 @@ class Store:
                 raise ConfigError([Problem("name", "nothing saved yet: name two configurations")])
             a = saves[-1]
         b = b or START
-        left, right = _flat(self.text(a)), _flat(self.text(b))
-        return "".join(difflib.unified_diff(left, right, a, b))
+        return diff_texts(self.text(a), self.text(b), a, b)
+
+
+def diff_texts(old: str, new: str, a: str = "running", b: str = "new") -> str:
+    """Unified diff of two configuration texts, by setting, secrets masked."""
+    return "".join(difflib.unified_diff(_flat(old), _flat(new), a, b))
 
 
 def _digest_or_none(text: str) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import tomlkit
 
-from hacore.config.model import DEFAULT_DISABLED_APPS
+from hacore.config.model import DEFAULT_DISABLED_APPS, Config
 from hacore.config.parse import ConfigError, Problem
 from hacore.config.rules import is_cidr
 from hacore.config.validate import check
@@ -48,6 +48,13 @@ class Host:
     interfaces: dict[str, tuple[str, ...]]  # name -> own addresses (CIDR), loopback left out
     units: frozenset[str] = frozenset()
     config: str = ""  # the start configuration already there: the wizard's answers go into it
+    vips: frozenset[str] = frozenset()  # the running cluster's virtual IPs: a master holds them, not its own
+
+    def own(self, name: str) -> tuple[str, ...]:
+        """The interface's own addresses: what it holds but the running cluster's virtual IPs (an answered VIP
+        that is an own address stays one, and is refused as such)."""
+        vips = {str(ip_interface(v).ip) for v in self.vips if is_cidr(v)}
+        return tuple(c for c in self.interfaces.get(name, ()) if str(ip_interface(c).ip) not in vips)
 
 
 @dataclass
@@ -63,6 +70,47 @@ class Answers:
     priority: str = ""  # high on the master, low on the spare (the seed's step 5)
     passphrase: str = ""
     key_salt: str = ""  # made by the caller (random), shared by both nodes through synchronize
+
+
+def from_config(cfg: Config) -> Answers:
+    """A running configuration as the wizard's answers (what a console's wizard starts from)."""
+    c = cfg.cluster
+    return Answers(node=cfg.node.name, hotwire=c.hotwire.interface, local=c.hotwire.local_address,
+                   remote=c.hotwire.remote_address, ha={h.interface: list(h.vips) for h in c.ha_interfaces},
+                   disabled_interfaces=list(c.disabled_interfaces_in_backup),
+                   applications=list(c.disabled_applications_in_backup), priority=cfg.node.priority.value,
+                   passphrase=c.passphrase, key_salt=c.key_salt)
+
+
+def answers_from(raw: Any, base: Answers) -> Answers:
+    """base with raw's answers (an answers file's or a form's: the Answers' names) over it; ValueError with
+    the one line to show for an unknown name or a value of the wrong kind. An empty answer keeps base's."""
+    if not isinstance(raw, dict):
+        raise ValueError("answers are an object of the wizard's names")
+    fields = Answers.__dataclass_fields__
+    unknown = sorted(set(raw) - set(fields) - {"spare"})
+    if unknown:
+        raise ValueError(f"unknown answers {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
+    out = Answers(**base.__dict__)
+    for key, value in raw.items():
+        want = {"ha": dict, "disabled_interfaces": list, "applications": list}.get(key, str)
+        if key == "spare" or value in ("", None):
+            continue
+        if not isinstance(value, want) or (want is dict and not all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in value.values())) or (
+                want is list and not all(isinstance(x, str) for x in value)):
+            raise ValueError(f"answer {key!r}: expected {want.__name__} of text, got {type(value).__name__}")
+        setattr(out, key, value)
+    return out
+
+
+def problems(a: Answers, host: Host) -> str:
+    """The first step that is refused, as one line ("" when every step is answered well)."""
+    for n, (step, check_step) in enumerate(zip(STEPS, CHECKS, strict=True), 1):
+        found = check_step(a, host)
+        if found:
+            return f"step {n} ({step}): " + "; ".join(found)
+    return ""
 
 
 def hotwire_problems(a: Answers, host: Host) -> list[str]:
@@ -89,7 +137,7 @@ def ha_problems(a: Answers, host: Host) -> list[str]:
     out = []
     for name, vips in a.ha.items():
         out += _exists(host, name, "HA interface")
-        own = host.interfaces.get(name, ())
+        own = host.own(name)
         if name != a.hotwire and name in host.interfaces and not any(ip_interface(c).version == 4 for c in own):
             out.append(f"{name} has no IPv4 address of its own (VRRP sends from it)")
         if not vips:
@@ -150,7 +198,7 @@ def data(a: Answers, host: Host) -> dict[str, Any]:
         "enabled": False,  # the seed: on only once both nodes have each other's keys (`hacore cluster on`)
         "hotwire": {"interface": a.hotwire, "local_address": a.local, "remote_address": a.remote}}
     out: dict[str, Any] = {"node": {"name": a.node, "priority": a.priority},
-                           "interfaces": [{"name": n, "addresses": list(host.interfaces.get(n, ()))}
+                           "interfaces": [{"name": n, "addresses": list(host.own(n))}
                                           for n in dict.fromkeys(names)]}
     if not a.spare:
         apps, _ = applications(a.applications, host)
@@ -182,6 +230,8 @@ def text(a: Answers, host: Host) -> str:
         else:
             same["addresses"] = entry["addresses"]
     hotwire = new["cluster"].pop("hotwire")
+    if "enabled" in doc.get("cluster", {}):
+        del new["cluster"]["enabled"]  # a running cluster stays on (or off) whatever the wizard changes
     _update(doc, "cluster", new["cluster"])
     _update(doc["cluster"], "hotwire", hotwire)
     if new.get("applications"):

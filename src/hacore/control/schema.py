@@ -36,6 +36,7 @@ COMMANDS: dict[str, dict[str, Arg]] = {
     "maintenance.set": {"value": Arg(str, choices=("0", "1")), "force": Arg(bool, required=False)},
     "cluster.enable": {"value": Arg(str, choices=("0", "1")), "force": Arg(bool, required=False)},
     "interface.set": {"name": NAME, "flags": Arg(str, max_len=256)},
+    "wizard.apply": {"answers": Arg(str, max_len=16384), "dry_run": Arg(bool, required=False)},
     "extc.get": {"variable": NAME},
     "extc.set": {"variable": NAME, "value": Arg(str, max_len=32)},
     "config.save": {"name": NAME},

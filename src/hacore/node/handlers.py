@@ -10,14 +10,16 @@ restart, rolled back on failure); slow work (fsync, SSH) runs off the loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from hacore.config import wizard
 from hacore.config.parse import ConfigError, digest, parse, to_dict
-from hacore.config.store import set_value
+from hacore.config.store import diff_texts, set_value
 from hacore.config.tomledit import rewrite
 from hacore.config.validate import check, check_update_trigger_delay, vrid_moves
 from hacore.configsync.exchange import SyncError
@@ -27,7 +29,7 @@ from hacore.control.server import Refused
 from hacore.effects.services import Services
 from hacore.node.info import cluster_info
 from hacore.node.running import Running
-from hacore.support import statefile
+from hacore.support import hostfacts, statefile
 from hacore.support.logfmt import log
 from hacore.vrrp.machine import Role
 
@@ -52,6 +54,7 @@ class Handlers:
             "maintenance.set": self.maintenance_set,
             "cluster.enable": self.cluster_enable,
             "interface.set": self.interface_set,
+            "wizard.apply": self.wizard_apply,
             "extc.get": self.extc_get,
             "extc.set": self.extc_set,
             "config.save": self.config_save,
@@ -157,6 +160,26 @@ class Handlers:
             entry["flags"] = wanted
         await self.r.apply_text(rewrite(self.r.text, data), who, f"interface set {name} flags")
         return {"name": name, "flags": wanted, "how": self.r.last_apply}
+
+    async def wizard_apply(self, who: str, answers: str, dry_run: bool = False) -> dict[str, Any]:
+        """The set-up wizard on a running node (the console's): its answers over the running configuration,
+        each step checked as `hacore cluster wizard` checks it (one implementation, hacore.config.wizard),
+        then the file it makes applied as any change is. dry_run: the file, nothing applied."""
+        try:
+            a = wizard.answers_from(json.loads(answers), wizard.from_config(self.r.cfg))
+        except ValueError as exc:
+            raise Refused(f"the wizard's answers: {exc}") from None
+        interfaces, units = await asyncio.to_thread(lambda: (hostfacts.interfaces(), hostfacts.units()))
+        host = wizard.Host(interfaces, units, self.r.text, frozenset(
+            v for h in self.r.cfg.cluster.ha_interfaces for v in h.vips))
+        refusal = wizard.problems(a, host)
+        if refusal:
+            raise Refused(refusal)
+        text = wizard.text(a, host)
+        if dry_run:
+            return {"text": text, "diff": diff_texts(self.r.text, text, "running", "the wizard's")}
+        await self.r.apply_text(text, who, "the wizard")
+        return {"text": text, "how": self.r.last_apply}
 
     async def config_save(self, who: str, name: str) -> dict[str, Any]:
         entry = await asyncio.to_thread(self.r.store.save, name, self.r.text, who)

@@ -13,6 +13,7 @@ user as who made the change ("web:<user>").
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -57,6 +58,7 @@ class Console:
             web.post("/logout", self.logout),
             web.get("/", self.status), web.get("/status.html", self.status_fragment),
             web.get("/history", self.history), web.get("/sync", self.sync), web.get("/keys", self.keys),
+            web.get("/wizard", self.wizard), web.post("/action/wizard", self.wizard_post),
             web.post("/action/maintenance", self.act(self.maintenance)),
             web.post("/action/delay", self.act(self.delay)),
             web.post("/action/synchronize", self.act(self.synchronize, back="/sync")),
@@ -173,6 +175,33 @@ class Console:
         return web.Response(text=pages.keys(public, error, s.user, s.csrf, message, refused),
                             content_type="text/html")
 
+    async def wizard(self, req: web.Request) -> web.Response:
+        s: auth.Session = req["session"]
+        info, error = await self._info(s.user)
+        message, refused = self._shown(req)
+        return web.Response(text=pages.wizard(info, {}, None, s.user, s.csrf, message or error,
+                                              refused or bool(error)), content_type="text/html")
+
+    async def wizard_post(self, req: web.Request) -> web.StreamResponse:
+        """preview: the daemon's dry run shown with the form as sent; apply: made, its answer shown once."""
+        form = await self._checked(req)
+        s: auth.Session = req["session"]
+        answers = wizard_answers(form)
+        try:
+            result = await self.ask(s.user, "wizard.apply", answers=json.dumps(answers),
+                                    dry_run=form.get("do") != "apply")
+            message, refused = "", False
+        except ControlError as exc:
+            result, message, refused = None, str(exc), True
+        log(logger, "web_action", logging.WARNING if refused else logging.INFO, user=s.user,
+            action=f"wizard {form.get('do', 'preview')}", ok=not refused, answer=message or "done")
+        if form.get("do") == "apply" and not refused:
+            self.flash[req.cookies.get(SESSION, "")] = (f"the wizard's configuration runs: {result['how']}", False)
+            raise web.HTTPSeeOther("/wizard")
+        info, _ = await self._info(s.user)
+        return web.Response(text=pages.wizard(info, form, result, s.user, s.csrf, message, refused),
+                            content_type="text/html")
+
     # -- actions ------------------------------------------------------------------------------
 
     def act(self, action: Callable[[str, dict[str, str]], Awaitable[str]], back: str = "/") -> Handler:
@@ -210,6 +239,23 @@ class Console:
     async def set_remote(self, user: str, form: dict[str, str]) -> str:
         data = await self.ask(user, "sshkey.set_remote", key=form.get("key", "").strip())
         return f"the peer's key is set ({render_answer(data)})"
+
+
+def wizard_answers(form: dict[str, str]) -> dict[str, Any]:
+    """The console's wizard form as the wizard's answers (an empty field: keep what runs)."""
+    def names(text: str) -> list[str]:
+        return [n.strip() for n in text.split(",") if n.strip()]
+
+    ha: dict[str, list[str]] = {}
+    for line in form.get("ha", "").splitlines():
+        link, _, vips = line.partition("=")
+        if link.strip():
+            ha[link.strip()] = names(vips)
+    out: dict[str, Any] = {k: form.get(k, "").strip() for k in ("hotwire", "local", "remote", "priority",
+                                                                 "passphrase")}
+    out |= {"ha": ha, "disabled_interfaces": names(form.get("disabled", "")),
+            "applications": names(form.get("applications", ""))}
+    return {k: v for k, v in out.items() if v}
 
 
 def _static(text: str, kind: str) -> Handler:

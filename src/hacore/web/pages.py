@@ -50,7 +50,8 @@ def page(title: str, body: str, user: str = "", csrf: str = "", message: str = "
     nav = ""
     if user:
         nav = ('<nav><a href="/">status</a><a href="/history">history</a><a href="/sync">synchronize</a>'
-               f'<a href="/keys">SSH keys</a><form method="post" action="/logout">{_csrf(csrf)}'
+               '<a href="/keys">SSH keys</a><a href="/wizard">wizard</a>'
+               f'<form method="post" action="/logout">{_csrf(csrf)}'
                f'<button>log out {escape(user)}</button></form></nav>')
     note = f'<p class="msg{" refused" if refused else ""}" id="message">{escape(message)}</p>' if message else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>hacore: {escape(title)}</title>'
@@ -140,3 +141,39 @@ def keys(public: str, error: str, user: str, csrf: str, message: str = "", refus
             f'<form class="action" method="post" action="/action/set-remote">{_csrf(csrf)}'
             '<textarea name="key" rows="3" cols="80"></textarea><br><button>set as the peer\'s key</button></form>')
     return page("SSH keys", body, user, csrf, message, refused)
+
+
+def ha_lines(vips: dict[str, list[str]]) -> str:
+    return "\n".join(f"{link} = {', '.join(v)}" for link, v in vips.items())
+
+
+def wizard(info: dict[str, Any], form: dict[str, str], preview: dict[str, Any] | None, user: str, csrf: str,
+           message: str = "", refused: bool = False) -> str:
+    """The seed's five steps on one page over the running configuration (an empty field keeps what runs);
+    "preview" shows the change, "apply" makes it, both through the daemon's wizard (the CLI's rules)."""
+    def field(name: str, label: str, kind: str = "text", keep: str = "") -> str:
+        hint = f' placeholder="{escape(keep)}"' if keep else ""
+        return (f'<p><label>{escape(label)} <input name="{name}" type="{kind}" value="'
+                f'{escape(form.get(name, "")) if kind != "password" else ""}"{hint}></label></p>')
+
+    ha = form.get("ha", ha_lines(info.get("vips") or {}))
+    priority = form.get("priority", str(info.get("priority", "")))
+    options = "".join(f'<option{" selected" if p == priority else ""}>{p}</option>' for p in ("high", "low"))
+    steps = (f'<form method="post" action="/action/wizard">{_csrf(csrf)}'
+             "<h2>1 Hotwire</h2>" + field("hotwire", "interface", keep=str(info.get("hotwire_dev", "")))
+             + field("local", "local address (CIDR)", keep="as it runs") + field("remote", "the peer's address",
+                                                                                 keep="as it runs")
+             + "<h2>2 HA interfaces and their virtual IPs</h2><p><textarea name=\"ha\" rows=\"4\" cols=\"80\">"
+             f"{escape(ha)}</textarea><br>one line each: interface = VIP, VIP</p>"
+             "<h2>3 Interfaces disabled in backup</h2>" + field("disabled", "comma-separated", keep="as it runs")
+             + "<h2>4 Applications disabled in backup</h2>" + field("applications", "comma-separated",
+                                                                     keep="as it runs")
+             + f'<h2>5 Priority and passphrase</h2><p><label>priority <select name="priority">{options}'
+             "</select></label></p>" + field("passphrase", "passphrase", "password", keep="as it runs")
+             + '<p><button name="do" value="preview" id="preview">preview</button> '
+             '<button name="do" value="apply" id="apply">apply</button></p></form>')
+    shown = ""
+    if preview is not None:
+        shown = (f'<h2>The change</h2><pre id="diff">{escape(preview.get("diff") or "nothing changes")}</pre>'
+                 f'<details><summary>the whole file</summary><pre>{escape(preview.get("text", ""))}</pre></details>')
+    return page("cluster wizard", shown + steps, user, csrf, message, refused)
