@@ -72,7 +72,8 @@ def history(page: Page, c: dict[str, Any]) -> dict[str, Any]:
     page.goto(c["url"] + "history")
     return {"changes": page.locator("svg.timeline circle").count(),
             "histograms": page.locator("svg.histogram").count(),
-            "reasons": [t.text_content() for t in page.locator("svg.timeline title").all()]}
+            "reasons": [t.text_content() for t in page.locator("svg.timeline circle title").all()],
+            "events": [t.text_content() for t in page.locator("svg.timeline rect title").all()]}
 
 
 def wizard(page: Page, c: dict[str, Any]) -> dict[str, Any]:

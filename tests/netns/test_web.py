@@ -71,6 +71,9 @@ def test_keys_a_delay_and_a_synchronize_from_the_pages_reach_the_spare(consoles:
     assert "update_trigger_delay_s" in done["dry_run"]  # the dry run showed the change before it was sent
     assert done["synchronize"].startswith("synchronized"), done
     assert info(lab, "node2")["update_trigger_delay_s"] == 3
+    events = browse(lab, "history", web["node1"])["events"]  # the configuration's events on the timeline
+    assert any(e.startswith("synchronized") for e in events), events
+    assert any("replaced by extc set UPDATE_TRIGGER_DELAY (root (sudo: web:admin))" in e for e in events), events
 
 
 def test_a_wrong_password_an_ended_session_and_a_forged_post_are_refused(consoles: Any) -> None:

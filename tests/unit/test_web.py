@@ -55,3 +55,13 @@ def test_the_timeline_and_histograms_are_svg_with_escaped_reasons() -> None:
     assert bars.count("<rect") == 2 and "late: nothing counted yet" in charts.histogram("late", {"<10us": 0})
     assert charts.step_buckets([{"steps": {"vips_ms": 1.0}}, {"steps": {"vips_ms": 3.0}},
                                 {"steps": {"vips_ms": 2.0}}]) == {"vips (ms, median)": 2.0}
+
+
+def test_configuration_events_share_the_timeline() -> None:
+    configs = [{"name": "before-update", "saved": 5.0, "who": "root", "what": "saved"},
+               {"name": "@1", "saved": 15.0, "who": "root (sudo: web:admin)", "what": "replaced by the wizard"}]
+    events = charts.config_events(configs, {"when": 25.0, "direction": "to", "peer": "node2"})
+    assert events == [(15.0, "replaced", "@1: replaced by the wizard (root (sudo: web:admin))"),
+                      (25.0, "synchronized", "synchronized to node2")]
+    svg = charts.timeline([{"when": 10.0, "old": "backup", "new": "master", "reason": "x"}], 30.0, events)
+    assert svg.count("<rect") == 2 and svg.count("<circle") == 1

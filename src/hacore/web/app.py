@@ -151,10 +151,12 @@ class Console:
         s: auth.Session = req["session"]
         try:
             entries, info = await self.ask(s.user, "history"), await self.ask(s.user, "info")
+            configs = await self.ask(s.user, "config.list")
         except ControlError as exc:
             return web.Response(text=pages.page("history", "", s.user, s.csrf, str(exc), True),
                                 content_type="text/html")
-        return web.Response(text=pages.history(entries, info, time.time(), s.user, s.csrf), content_type="text/html")
+        return web.Response(text=pages.history(entries, info, time.time(), s.user, s.csrf, configs),
+                            content_type="text/html")
 
     async def sync(self, req: web.Request) -> web.Response:
         s: auth.Session = req["session"]

@@ -7,6 +7,7 @@ external resource: the SVG is inline in the page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -14,24 +15,44 @@ ROLE_COLOURS = {"master": "#2e7d32", "backup": "#1565c0", "none": "#424242"}
 WIDTH, ROW = 760, 26
 
 
-def timeline(entries: list[dict[str, Any]], now_s: float) -> str:
-    """Role changes left to right in time, one mark each, coloured by the role taken; the reason on hover."""
-    if not entries:
+def timeline(entries: list[dict[str, Any]], now_s: float, events: Sequence[tuple[float, str, str]] = ()) -> str:
+    """Role changes on one line (circles, coloured by the role taken) and the configuration's events on
+    another (squares: replaced, loaded, synchronized), left to right in time; what each was on hover."""
+    if not entries and not events:
         return '<p class="empty">no role changes yet</p>'
-    first = min(e["when"] for e in entries)
+    first = min([float(e["when"]) for e in entries] + [when for when, _, _ in events])
     span = max(now_s - first, 1.0)
-    height = 70
+    height = 96
+
+    def x(when: float) -> float:
+        return 10 + (float(when) - first) / span * (WIDTH - 20)
+
     parts = [f'<svg class="timeline" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
-             'role="img" aria-label="role changes over time">',
-             f'<line x1="10" y1="35" x2="{WIDTH - 10}" y2="35" stroke="#999"/>']
+             'role="img" aria-label="role changes and configuration events over time">',
+             f'<line x1="10" y1="25" x2="{WIDTH - 10}" y2="25" stroke="#999"/>',
+             f'<line x1="10" y1="60" x2="{WIDTH - 10}" y2="60" stroke="#ccc"/>']
     for e in entries:
-        x = 10 + (e["when"] - first) / span * (WIDTH - 20)
         colour = ROLE_COLOURS.get(e.get("new", ""), "#6d4c41")
         tip = escape(f"{e.get('old')} -> {e.get('new')}: {e.get('reason', '')}")
-        parts.append(f'<circle class="change" cx="{x:.1f}" cy="35" r="7" fill="{colour}"><title>{tip}</title>'
-                     "</circle>")
-    parts.append(f'<text x="10" y="64" font-size="11">{len(entries)} changes, the first on the left</text></svg>')
+        parts.append(f'<circle class="change" cx="{x(e["when"]):.1f}" cy="25" r="7" fill="{colour}"><title>{tip}'
+                     "</title></circle>")
+    for when, kind, text in events:
+        parts.append(f'<rect class="event {escape(kind)}" x="{x(when) - 6:.1f}" y="54" width="12" height="12" '
+                     f'fill="#8e24aa"><title>{escape(text)}</title></rect>')
+    parts.append(f'<text x="10" y="90" font-size="11">{len(entries)} role changes (circles), {len(events)} '
+                 "configuration events (squares); the first on the left</text></svg>")
     return "".join(parts)
+
+
+def config_events(configs: list[dict[str, Any]], last_sync: dict[str, Any]) -> list[tuple[float, str, str]]:
+    """`system config list`'s revisions (each a configuration replaced: by whom, by what) and the last
+    synchronize, as timeline events."""
+    out = [(float(r["saved"]), "replaced", f"{r['name']}: {r['what']} ({r.get('who') or '-'})")
+           for r in configs if str(r.get("name", "")).startswith("@")]
+    if isinstance(last_sync.get("when"), (int, float)):
+        out.append((float(last_sync["when"]), "synchronized",
+                    f"synchronized {last_sync.get('direction', '')} {last_sync.get('peer', '')}".strip()))
+    return sorted(out)
 
 
 def histogram(title: str, buckets: dict[str, int | float]) -> str:

@@ -10,6 +10,7 @@ green.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -105,13 +106,15 @@ def status(info: dict[str, Any], user: str, csrf: str, message: str = "", refuse
                 user, csrf, message, refused)
 
 
-def history(entries: list[dict[str, Any]], info: dict[str, Any], now_s: float, user: str, csrf: str) -> str:
+def history(entries: list[dict[str, Any]], info: dict[str, Any], now_s: float, user: str, csrf: str,
+            configs: Sequence[dict[str, Any]] = ()) -> str:
     sender = (info.get("advert_sender") or {}).get("late_histogram") or {}
     loop = (info.get("loop_lateness") or {}).get("histogram") or {}
     rows = "".join(f"<tr><td>{escape(str(round(e['when'], 3)))}</td><td>{escape(e['old'])} -> {escape(e['new'])}"
                    f"</td><td>{escape(e['reason'])}</td><td>{escape(render.steps_text(e.get('steps') or {}))}</td>"
                    "</tr>" for e in reversed(entries[-50:]))
-    body = ("<h2>Role changes</h2>" + charts.timeline(entries, now_s)
+    events = charts.config_events(list(configs), info.get("last_sync") or {})
+    body = ("<h2>Role changes and configuration events</h2>" + charts.timeline(entries, now_s, events)
             + "<h2>Advert timing and takeovers</h2>"
             + charts.histogram("advert sender: how late each advert left", sender)
             + charts.histogram("event loop: how late it woke", loop)
