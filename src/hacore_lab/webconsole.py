@@ -28,7 +28,7 @@ def _file(lab: Lab) -> Path:
     return lab.run_dir / "web.json"
 
 
-def start(lab: Lab, node: str) -> dict[str, str]:
+def start(lab: Lab, node: str, session_idle_s: float = 900) -> dict[str, str]:
     d = lab.node_dir(node)
     password = secrets.token_urlsafe(12)
     users.set_password(serve.users_path(d / "state"), USER, password)
@@ -36,7 +36,8 @@ def start(lab: Lab, node: str) -> dict[str, str]:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(netns.exec_argv(lab, node, [
             sys.executable, "-m", "hacore", "--socket", str(lab.socket(node)), "web", "serve", "-c",
-            str(d / "hacore.toml"), "--state-dir", str(d / "state")]), stdin=subprocess.DEVNULL, stdout=log,
+            str(d / "hacore.toml"), "--state-dir", str(d / "state"), "--session-idle", str(session_idle_s)]),
+            stdin=subprocess.DEVNULL, stdout=log,
             stderr=log, start_new_session=True)
     netns.record_pid(lab, f"{node}-web", proc.pid)
 

@@ -95,6 +95,17 @@ def wizard(page: Page, c: dict[str, Any]) -> dict[str, Any]:
     return {"prefilled": ha, "refused": refused, "diff": diff, "applied": page.inner_text("#message")}
 
 
+def expiry(page: Page, c: dict[str, Any]) -> dict[str, Any]:
+    """A session left unused longer than its idle time ends: the next page asks for the login again. (The
+    wait is the idle time itself plus a margin: any request before it would keep the session alive.)"""
+    login(page, c)
+    page.goto(c["url"] + "keys")  # a page that does not refresh itself
+    logged_in = page.url
+    page.wait_for_timeout(float(c["idle_s"]) * 1000 + 1000)
+    page.goto(c["url"])
+    return {"logged_in_at": logged_in, "after_idle_lands_on": page.url}
+
+
 def refusals(page: Page, c: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     login(page, c, password="not the password")
@@ -115,7 +126,7 @@ def refusals(page: Page, c: dict[str, Any]) -> dict[str, Any]:
 
 SCENARIOS: dict[str, Callable[[Page, dict[str, Any]], dict[str, Any]]] = {
     "status": status, "maintenance": maintenance, "delay_and_synchronize": delay_and_synchronize, "keys": keys,
-    "history": history, "wizard": wizard, "refusals": refusals}
+    "history": history, "wizard": wizard, "expiry": expiry, "refusals": refusals}
 
 
 def main() -> None:

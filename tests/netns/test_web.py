@@ -99,3 +99,11 @@ def test_the_wizard_on_the_page_refuses_as_the_cli_does_and_applies_a_previewed_
     wait_until(lambda: "203.0.113.2/24" in info(lab, "node1")["vips_held"].get("lan2", []), 5,
                what="the new VIP held by the master")
     assert roles(lab) == ("master", "backup") and now["cluster_state"] == "master"
+
+
+def test_a_session_left_unused_ends_in_the_browser(make_cluster: Callable[..., Lab]) -> None:
+    need(shutil.which("chromium") is not None, "Debian's chromium is not installed (tools/setup.sh --peers)")
+    lab = make_cluster()
+    console = webconsole.start(lab, "node1", session_idle_s=2)
+    out = browse(lab, "expiry", console, idle_s="2")
+    assert out["logged_in_at"].endswith("/keys") and out["after_idle_lands_on"].endswith("/login")

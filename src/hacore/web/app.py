@@ -36,10 +36,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Console:
-    def __init__(self, socket_path: Path, users_path: Path, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, socket_path: Path, users_path: Path, idle_s: float = auth.TTL_S,
+                 clock: Callable[[], float] = time.monotonic):
         self.socket_path = socket_path
         self.users_path = users_path
-        self.sessions = auth.Sessions(clock)
+        self.sessions = auth.Sessions(clock, ttl_s=idle_s)
         self.flash: dict[str, tuple[str, bool]] = {}  # session id -> the last action's answer, shown once
 
     async def ask(self, user: str, cmd: str, **args: Any) -> Any:

@@ -48,8 +48,10 @@ def web_passwd(ctx: click.Context, user: str, state_dir: Path, password_stdin: b
 @click.option("--cert", type=click.Path(path_type=Path, dir_okay=False), help="PEM certificate (default: a "
               "self-signed one made in the state directory)")
 @click.option("--key", type=click.Path(path_type=Path, dir_okay=False), help="its PEM key")
+@click.option("--session-idle", "idle_s", type=click.FloatRange(1, 86400), default=900, show_default=True,
+              help="seconds a session lives unused")
 def web_serve(ctx: click.Context, config_path: Path, state_dir: Path, cert: Path | None,
-              key: Path | None) -> tuple[Any, str]:
+              key: Path | None, idle_s: float) -> tuple[Any, str]:
     """Serve the console over HTTPS on node.web's address (foreground; it asks the daemon on --socket)."""
     from hacore.config.parse import decode
     from hacore.config.validate import check
@@ -62,7 +64,7 @@ def web_serve(ctx: click.Context, config_path: Path, state_dir: Path, cert: Path
     except OSError as exc:
         raise Failure(f"cannot read {config_path}: {exc.strerror}") from None
     try:
-        asyncio.run(serve.serve(cfg, state_dir, ctx.find_root().obj["socket"], cert, key))
+        asyncio.run(serve.serve(cfg, state_dir, ctx.find_root().obj["socket"], cert, key, idle_s))
     except serve.ServeError as exc:
         raise Failure(str(exc)) from None
     return {"stopped": True}, "stopped"

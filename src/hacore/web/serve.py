@@ -31,7 +31,8 @@ def users_path(state_dir: Path) -> Path:
     return state_dir / "web" / "users.json"
 
 
-async def serve(cfg: Config, state_dir: Path, socket_path: Path, cert: Path | None, key: Path | None) -> None:
+async def serve(cfg: Config, state_dir: Path, socket_path: Path, cert: Path | None, key: Path | None,
+                idle_s: float) -> None:
     w = cfg.node.web
     if not w.address:
         raise ServeError("node.web.address is not set: the console is off (set it, `hacore config check`)")
@@ -45,7 +46,7 @@ async def serve(cfg: Config, state_dir: Path, socket_path: Path, cert: Path | No
         context = tls.context(cert, key)
     except (OSError, ValueError) as exc:
         raise ServeError(f"cannot load the certificate {cert}: {exc}") from None
-    runner = web.AppRunner(Console(socket_path, users_path(state_dir)).app(), access_log=None)
+    runner = web.AppRunner(Console(socket_path, users_path(state_dir), idle_s).app(), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, w.address, w.port, ssl_context=context).start()
