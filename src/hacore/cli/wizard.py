@@ -86,12 +86,17 @@ class Asker:
             ask()
 
 
+def _ask_hotwire(a: wz.Answers, host: wz.Host, which: str, mine: str, peer: str) -> None:
+    """Step 1's three answers; the local address defaults to the interface's first one."""
+    a.hotwire = click.prompt(f"  hotwire interface{which}", default=a.hotwire or None)
+    a.local = click.prompt(f"  {mine} address on {a.hotwire} (CIDR)",
+                           default=a.local or next(iter(host.interfaces.get(a.hotwire, ())), None))
+    a.remote = click.prompt(f"  the {peer}'s address on the hotwire", default=a.remote or None)
+
+
 def _master_steps(a: wz.Answers, host: wz.Host, asker: Asker, given: set[str]) -> None:
     def ask_hotwire() -> None:
-        a.hotwire = click.prompt("  hotwire interface", default=a.hotwire or None)
-        a.local = click.prompt(f"  local address on {a.hotwire} (CIDR)",
-                               default=a.local or next(iter(host.interfaces.get(a.hotwire, ())), None))
-        a.remote = click.prompt("  the spare's address on the hotwire", default=a.remote or None)
+        _ask_hotwire(a, host, "", "local", "spare")
 
     def ask_ha() -> None:
         a.ha = {}
@@ -126,10 +131,7 @@ def _master_steps(a: wz.Answers, host: wz.Host, asker: Asker, given: set[str]) -
 
 def _spare_steps(a: wz.Answers, host: wz.Host, asker: Asker, given: set[str], key: list[str]) -> None:
     def ask_hotwire() -> None:
-        a.hotwire = click.prompt("  hotwire interface (the same as on the master)", default=a.hotwire or None)
-        a.local = click.prompt(f"  this spare's address on {a.hotwire} (CIDR)",
-                               default=a.local or next(iter(host.interfaces.get(a.hotwire, ())), None))
-        a.remote = click.prompt("  the master's address on the hotwire", default=a.remote or None)
+        _ask_hotwire(a, host, " (the same as on the master)", "this spare's", "master")
 
     def ask_key() -> None:
         key[0] = click.prompt("  the master's public SSH key (its wizard printed it)")
