@@ -1,4 +1,5 @@
-"""tools/hacore.service: the notify protocol, a restart policy that never gives up, and hardening that
+"""tools/hacore.service (and the console's tools/hacore-web.service): the notify protocol, a restart
+policy that never gives up, and hardening that
 systemd's own analyser rates OK."""
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import need
 
@@ -28,9 +31,10 @@ def test_the_unit_is_notify_with_a_watchdog_and_restarts_forever() -> None:
     assert unit["Service"]["StateDirectory"] == "hacore"
 
 
-def test_systemd_rates_the_unit_ok() -> None:
+@pytest.mark.parametrize("unit", [UNIT, UNIT.with_name("hacore-web.service")], ids=lambda p: p.name)
+def test_systemd_rates_the_units_ok(unit: Path) -> None:
     need(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed")
-    out = subprocess.run(["systemd-analyze", "security", "--offline=true", str(UNIT)], capture_output=True,
+    out = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True,
                          text=True, timeout=60).stdout
-    score = float(re.search(r"Overall exposure level for hacore\.service: ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    score = float(re.search(rf"Overall exposure level for {re.escape(unit.name)}: ([\d.]+)", out).group(1))  # type: ignore[union-attr]
     assert score <= 4.0, out[-2000:]
