@@ -15,7 +15,8 @@ prefixed `hacore-<lab>-` so that leftovers are found by name after a crash.
         \\      /
         [br-int]
             |
-         client 203.0.113.10, default gateway the internal VIP
+         client 203.0.113.10, default gateway the internal VIP;
+                192.0.2.10 its management address (reaches both nodes' consoles)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ INT_VIP = "203.0.113.1/24"
 INT_VIP6 = "2001:db8:200::1/64"
 CLIENT = "203.0.113.10"
 CLIENT6 = "2001:db8:200::10"
+CLIENT_MGMT = "192.0.2.10/24"  # on the inside segment: both nodes' own addresses, VIPs or none
 NODE_ADDR = {
     "node1": {"lan1": ["198.51.100.102/24", "2001:db8:100::102/64"], "lan2": ["192.0.2.141/24"],
               "lan3": ["198.18.0.2/24"]},
@@ -108,10 +110,35 @@ def batches(lab: Lab) -> list[tuple[str, list[str]]]:
     ]))
     out.append((ns("client"), [
         "link set lo up", f"addr add {CLIENT}/24 dev eth0", f"addr add {CLIENT6}/64 dev eth0 nodad",
+        f"addr add {CLIENT_MGMT} dev eth0",
         "link set eth0 up", f"route add default via {INT_VIP.split('/')[0]}",
         f"route add ::/0 via {INT_VIP6.split('/')[0]}",
     ]))
     return out
+
+
+def _web(addr: dict[str, list[str]]) -> str:
+    return f'''[node.web]               # the console (`hacore lab up --web` starts it): the node's own inside address,
+address = "{addr["lan2"][0].split("/")[0]}"
+port = {WEB_PORT}
+on_ha_address = true     # no management network of its own: the client's management address shares lan2
+'''
+
+
+def unformed_config(lab: Lab, node: str) -> str:
+    """A host before the set-up wizard: its name, interfaces and console; no cluster yet (off, no hotwire,
+    no HA interfaces) - what the wizard's steps fill in."""
+    ifaces = "".join(f'\n[[interfaces]]\nname = "{dev}"\naddresses = {json.dumps(addrs)}\n'
+                     for dev, addrs in NODE_ADDR[node].items())
+    return f'''# hacore lab {lab.name}: {node}, not yet in a cluster
+[node]
+name = "{node}"
+
+{_web(NODE_ADDR[node])}{ifaces}
+[cluster]
+enabled = false
+key_salt = "{lab.name}"
+'''
 
 
 # The switch port each node interface is plugged into (in the switch namespace).
@@ -168,11 +195,7 @@ directory_account = "fw-{node}"
 address = "127.0.0.1"    # inside the node's namespace: curl it with `ip netns exec`
 port = {METRICS_PORT}
 
-[node.web]               # the console (`hacore lab up --web` starts it): the node's own inside address,
-address = "{addr["lan2"][0].split("/")[0]}"
-port = {WEB_PORT}
-on_ha_address = true     # the lab has no management network; the client reaches it through the VIP
-{ifaces}
+{_web(addr)}{ifaces}
 [cluster]
 enabled = true
 passphrase = "insecure"

@@ -46,12 +46,30 @@ def delay_and_synchronize(page: Page, c: dict[str, Any]) -> dict[str, Any]:
     page.fill("form[action='/action/delay'] input[name=value]", c["delay"])
     page.click("form[action='/action/delay'] button")
     page.wait_for_selector("#message")
-    delay_message = page.inner_text("#message")
+    return {"delay": page.inner_text("#message")} | _synchronize(page, c)
+
+
+def synchronize(page: Page, c: dict[str, Any]) -> dict[str, Any]:
+    login(page, c)
+    return _synchronize(page, c)
+
+
+def _synchronize(page: Page, c: dict[str, Any]) -> dict[str, Any]:
+    """The dry run read first, then sent."""
     page.goto(c["url"] + "sync")
     dry_run = page.inner_text("body")
     page.click("#synchronize")
     page.wait_for_selector("#message")
-    return {"delay": delay_message, "dry_run": dry_run, "synchronize": page.inner_text("#message")}
+    return {"dry_run": dry_run, "synchronize": page.inner_text("#message")}
+
+
+def cluster_on(page: Page, c: dict[str, Any]) -> dict[str, Any]:
+    """The seed's Options page: the cluster switched on."""
+    login(page, c)
+    button = page.inner_text("#cluster")
+    page.click("#cluster")
+    page.wait_for_selector("#message")
+    return {"button": button, "message": page.inner_text("#message")}
 
 
 def keys(page: Page, c: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +113,26 @@ def wizard(page: Page, c: dict[str, Any]) -> dict[str, Any]:
     return {"prefilled": ha, "refused": refused, "diff": diff, "applied": page.inner_text("#message")}
 
 
+def set_up(page: Page, c: dict[str, Any]) -> dict[str, Any]:
+    """The wizard on a node not yet in a cluster: the master answers the five steps, the spare its hotwire;
+    previewed, then applied."""
+    login(page, c)
+    page.goto(c["url"] + "wizard")
+    page.select_option("select[name=node_is]", c["node_is"])
+    for name in ("hotwire", "local", "remote", "passphrase"):
+        if c.get(name):
+            page.fill(f"input[name={name}]", c[name])
+    if c.get("ha"):
+        page.fill("textarea[name=ha]", c["ha"])
+        page.select_option("select[name=priority]", "high")
+    page.click("#preview")
+    page.wait_for_selector("#diff")
+    diff = page.inner_text("#diff")
+    page.click("#apply")
+    page.wait_for_selector("#message")
+    return {"diff": diff, "applied": page.inner_text("#message")}
+
+
 def expiry(page: Page, c: dict[str, Any]) -> dict[str, Any]:
     """A session left unused longer than its idle time ends: the next page asks for the login again. (The
     wait is the idle time itself plus a margin: any request before it would keep the session alive.)"""
@@ -126,7 +164,8 @@ def refusals(page: Page, c: dict[str, Any]) -> dict[str, Any]:
 
 SCENARIOS: dict[str, Callable[[Page, dict[str, Any]], dict[str, Any]]] = {
     "status": status, "maintenance": maintenance, "delay_and_synchronize": delay_and_synchronize, "keys": keys,
-    "history": history, "wizard": wizard, "expiry": expiry, "refusals": refusals}
+    "history": history, "wizard": wizard, "expiry": expiry, "refusals": refusals, "set_up": set_up,
+    "synchronize": synchronize, "cluster_on": cluster_on}
 
 
 def main() -> None:

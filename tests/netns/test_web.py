@@ -1,6 +1,6 @@
-"""The web console in a real browser on the lab's client: log in, watch the pair, hand over from the page
-with no probe lost, exchange keys, change the delay and synchronize it from the pages; a wrong password,
-an ended session and a forged post refused."""
+"""The web console in a real browser on the lab's client: two hosts made a pair by the pages alone, log in,
+watch the pair, hand over from the page with no probe lost, exchange keys, change the delay and synchronize
+it from the pages; a wrong password, an ended session and a forged post refused."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from hacore_lab import netns, webconsole
-from hacore_lab.topology import NODES, SERVER, Lab
+from hacore_lab.topology import NODES, SERVER, Lab, unformed_config
 from hacore_lab.wait import wait_until
 from tests.conftest import need
-from tests.netns.conftest import hacore, info, roles
+from tests.netns.conftest import config_path, hacore, info, roles
 
 BROWSER = Path(__file__).with_name("browser.py")
 
@@ -31,10 +31,51 @@ def consoles(make_cluster: Callable[..., Lab]) -> tuple[Lab, dict[str, dict[str,
 
 
 def browse(lab: Lab, scenario: str, console: dict[str, str], **extra: str) -> dict[str, Any]:
-    """The scenario in a browser on the client, through the VIP: node1's console (the lab has no management
-    network, and node2 without the VIPs has no route back to the client; its side is driven by its CLI)."""
+    """The scenario in a browser on the client, which reaches either node's console by its management
+    address on the inside segment (VIPs or none)."""
     out = netns.run_in(lab, "client", [sys.executable, str(BROWSER), scenario, json.dumps(console | extra)])
     return json.loads(out.stdout)
+
+
+HA = "lan1 = 198.51.100.101/24, 2001:db8:100::101/64\nlan2 = 203.0.113.1/24, 2001:db8:200::1/64"
+
+
+def test_two_hosts_become_a_pair_by_the_pages_alone(lab: Lab) -> None:
+    """The seed's set-up in a browser: the wizard on the master, then on the spare, the keys exchanged,
+    one synchronize, the cluster switched on on both - node1 master, node2 backup, no line typed."""
+    need(shutil.which("chromium") is not None, "Debian's chromium is not installed (tools/setup.sh --peers)")
+    for node in NODES:
+        config_path(lab, node).write_text(unformed_config(lab, node))
+        netns.start_daemon(lab, node)
+    web = {node: webconsole.start(lab, node) for node in NODES}
+    assert info(lab, "node1")["cluster_reason"] == "no HA interfaces configured"
+
+    master = browse(lab, "set_up", web["node1"], node_is="master", hotwire="lan3", local="198.18.0.2/24",
+                    remote="198.18.0.3", ha=HA, passphrase="insecure")
+    assert '"203.0.113.1/24"' in master["diff"] and 'priority = "high"' in master["diff"], master["diff"]
+    assert "this node's public SSH key is made: ssh-ed25519" in master["applied"], master["applied"]
+    spare = browse(lab, "set_up", web["node2"], node_is="spare", hotwire="lan3", local="198.18.0.3/24",
+                   remote="198.18.0.2")
+    assert '+cluster.hotwire.interface = "lan3"' in spare["diff"] and "203.0.113.1" not in spare["diff"], spare
+    assert info(lab, "node2")["priority"] == "low"
+    assert spare["applied"].startswith("the wizard's configuration runs"), spare["applied"]
+    assert info(lab, "node2")["cluster_reason"] == "no HA interfaces configured"  # they come with the master's
+
+    one = browse(lab, "keys", web["node1"])["own"]
+    two = browse(lab, "keys", web["node2"], remote=one)
+    assert two["message"].startswith("the peer's key is set"), two
+    assert browse(lab, "keys", web["node1"], remote=two["own"])["message"].startswith("the peer's key is set")
+    wait_until(lambda: all(":" in info(lab, n)["sync_endpoint"] for n in NODES), 20, what="both SSH endpoints")
+    sent = browse(lab, "synchronize", web["node1"])
+    assert "203.0.113.1/24" in sent["dry_run"] and sent["synchronize"].startswith("synchronized"), sent
+    assert info(lab, "node2")["vips"] == info(lab, "node1")["vips"]
+
+    for node in NODES:
+        on = browse(lab, "cluster_on", web[node])
+        assert on["button"] == "cluster on" and on["message"].startswith("cluster on: "), on
+    wait_until(lambda: roles(lab) == ("master", "backup"), 20, what="node1 master, node2 backup")
+    seen = browse(lab, "status", web["node2"])  # the spare's own page, reached without the VIPs
+    assert seen["cluster_state"] == "backup" and seen["peer"].startswith("node1 master"), seen
 
 
 def test_the_console_shows_the_pair_and_hands_over_from_the_page_losing_no_probe(consoles: Any) -> None:

@@ -42,7 +42,7 @@ def test_what_the_node_says_is_escaped_and_coloured_as_the_seed() -> None:
     html = pages.status(info, "admin", "tok")
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
     assert '<span class="pending" data-state="pending">' in html and '<span class="ok" data-state="master">' in html
-    assert html.count('name="csrf" value="tok"') == 3  # log out, maintenance, delay
+    assert html.count('name="csrf" value="tok"') == 4  # log out, cluster on/off, maintenance, delay
     assert "http://" not in html and "https://" not in html  # nothing from elsewhere
 
 

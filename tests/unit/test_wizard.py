@@ -105,6 +105,19 @@ def test_answers_from_a_form_or_file_go_over_the_running_ones_and_bad_ones_are_n
         "step 1 (hotwire): hotwire interface 'eth9' does not exist here")
 
 
+def test_a_spare_answered_from_a_form_is_checked_on_its_two_steps_only() -> None:
+    base = wz.Answers(node="node2", priority="high")
+    a = wz.answers_from({"spare": True, "hotwire": "lan3", "local": "198.18.0.3/24", "remote": "198.18.0.2"}, base)
+    assert a.spare and a.priority == "low" and a.applications == []
+    assert wz.problems(a, SPARE_HOST) == ""  # no HA interfaces, no passphrase: the master's synchronize brings them
+    a.local = "198.18.0.9/24"
+    assert wz.problems(a, SPARE_HOST).startswith("step 1 (hotwire): 198.18.0.9/24 is not an address of lan3")
+    a.local, a.node = "198.18.0.3/24", ""
+    assert wz.problems(a, SPARE_HOST) == "step 5 (priority and passphrase): a node name"
+    with pytest.raises(ValueError, match="answer 'spare': expected true or false"):
+        wz.answers_from({"spare": "yes"}, base)
+
+
 def test_a_running_cluster_stays_on_when_its_wizard_changes_it() -> None:
     on = wz.text(master(), HOST).replace("enabled = false", "enabled = true")
     again = wz.text(master(), wz.Host(HOST.interfaces, HOST.units, on))

@@ -92,6 +92,12 @@ def answers_from(raw: Any, base: Answers) -> Answers:
     if unknown:
         raise ValueError(f"unknown answers {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
     out = Answers(**base.__dict__)
+    if "spare" in raw:
+        if not isinstance(raw["spare"], bool):
+            raise ValueError(f"answer 'spare': expected true or false, got {type(raw['spare']).__name__}")
+        out.spare = raw["spare"]
+        if out.spare:
+            out.priority, out.applications = "low", []  # the spare's rank; its applications come with the master's
     for key, value in raw.items():
         want = {"ha": dict, "disabled_interfaces": list, "applications": list}.get(key, str)
         if key == "spare" or value in ("", None):
@@ -105,8 +111,11 @@ def answers_from(raw: Any, base: Answers) -> Answers:
 
 
 def problems(a: Answers, host: Host) -> str:
-    """The first step that is refused, as one line ("" when every step is answered well)."""
-    for n, (step, check_step) in enumerate(zip(STEPS, CHECKS, strict=True), 1):
+    """The first step that is refused, as one line ("" when every step is answered well). A spare answers
+    two: its hotwire, and its name and rank (the rest comes with the master's first synchronize)."""
+    steps = [(1, STEPS[0], hotwire_problems), (5, STEPS[4], final_problems)] if a.spare else \
+        [(n, step, check_step) for n, (step, check_step) in enumerate(zip(STEPS, CHECKS, strict=True), 1)]
+    for n, step, check_step in steps:
         found = check_step(a, host)
         if found:
             return f"step {n} ({step}): " + "; ".join(found)

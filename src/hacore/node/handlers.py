@@ -164,7 +164,8 @@ class Handlers:
     async def wizard_apply(self, who: str, answers: str, dry_run: bool = False) -> dict[str, Any]:
         """The set-up wizard on a running node (the console's): its answers over the running configuration,
         each step checked as `hacore cluster wizard` checks it (one implementation, hacore.config.wizard),
-        then the file it makes applied as any change is. dry_run: the file, nothing applied."""
+        then the file it makes applied as any change is, and this node's SSH key made if it has none (as the
+        CLI's wizard does: the next step is exchanging keys). dry_run: the file, nothing applied."""
         try:
             a = wizard.answers_from(json.loads(answers), wizard.from_config(self.r.cfg))
         except ValueError as exc:
@@ -178,8 +179,11 @@ class Handlers:
         text = wizard.text(a, host)
         if dry_run:
             return {"text": text, "diff": diff_texts(self.r.text, text, "running", "the wizard's")}
-        await self.r.apply_text(text, who, "the wizard")
-        return {"text": text, "how": self.r.last_apply}
+        await self.r.apply_text(text, who, "the wizard" + (" (spare)" if a.spare else ""))
+        out = {"text": text, "how": self.r.last_apply}
+        if not self.sync.keys.private.exists():
+            out |= await self.sshkey_generate(who)
+        return out
 
     async def config_save(self, who: str, name: str) -> dict[str, Any]:
         entry = await asyncio.to_thread(self.r.store.save, name, self.r.text, who)

@@ -88,6 +88,7 @@ def cluster_info(cfg: Config, node: Node | None, daemon: dict[str, Any]) -> dict
     return {
         **election,
         "cluster_reason": reason,
+        "cluster_enabled": c.enabled,
         **daemon.pop("configsync", {}),
         "hotwire_dev": c.hotwire.interface,
         "split_brain": election.get("split_brain", False),

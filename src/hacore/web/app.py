@@ -42,6 +42,9 @@ class Console:
         self.users_path = users_path
         self.sessions = auth.Sessions(clock, ttl_s=idle_s)
         self.flash: dict[str, tuple[str, bool]] = {}  # session id -> the last action's answer, shown once
+        # session id -> the wizard answers last previewed: apply makes what was shown (a password field comes
+        # back empty from the preview's page)
+        self.previewed: dict[str, dict[str, Any]] = {}
 
     async def ask(self, user: str, cmd: str, **args: Any) -> Any:
         return await asyncio.to_thread(request, self.socket_path, cmd, sudo_user=f"web:{user}", **args)
@@ -60,6 +63,7 @@ class Console:
             web.get("/", self.status), web.get("/status.html", self.status_fragment),
             web.get("/history", self.history), web.get("/sync", self.sync), web.get("/keys", self.keys),
             web.get("/wizard", self.wizard), web.post("/action/wizard", self.wizard_post),
+            web.post("/action/cluster", self.act(self.cluster)),
             web.post("/action/maintenance", self.act(self.maintenance)),
             web.post("/action/delay", self.act(self.delay)),
             web.post("/action/synchronize", self.act(self.synchronize, back="/sync")),
@@ -110,6 +114,7 @@ class Console:
     async def logout(self, req: web.Request) -> web.StreamResponse:
         await self._checked(req)
         self.sessions.close(req.cookies.get(SESSION))
+        self.previewed.pop(req.cookies.get(SESSION, ""), None)
         resp = web.HTTPSeeOther("/login")
         resp.del_cookie(SESSION)
         raise resp
@@ -189,17 +194,22 @@ class Console:
         """preview: the daemon's dry run shown with the form as sent; apply: made, its answer shown once."""
         form = await self._checked(req)
         s: auth.Session = req["session"]
-        answers = wizard_answers(form)
+        sid, apply = req.cookies.get(SESSION, ""), form.get("do") == "apply"
+        answers = (self.previewed.get(sid, {}) if apply else {}) | wizard_answers(form)
         try:
-            result = await self.ask(s.user, "wizard.apply", answers=json.dumps(answers),
-                                    dry_run=form.get("do") != "apply")
+            result = await self.ask(s.user, "wizard.apply", answers=json.dumps(answers), dry_run=not apply)
             message, refused = "", False
         except ControlError as exc:
             result, message, refused = None, str(exc), True
         log(logger, "web_action", logging.WARNING if refused else logging.INFO, user=s.user,
             action=f"wizard {form.get('do', 'preview')}", ok=not refused, answer=message or "done")
-        if form.get("do") == "apply" and not refused:
-            self.flash[req.cookies.get(SESSION, "")] = (f"the wizard's configuration runs: {result['how']}", False)
+        if not apply and not refused:
+            self.previewed[sid] = answers
+        if apply and not refused:
+            self.previewed.pop(sid, None)
+            key = f"; this node's public SSH key is made: {result['public_key']}" if result.get("public_key") else ""
+            self.flash[req.cookies.get(SESSION, "")] = (f"the wizard's configuration runs: {result['how']}{key}",
+                                                        False)
             raise web.HTTPSeeOther("/wizard")
         info, _ = await self._info(s.user)
         return web.Response(text=pages.wizard(info, form, result, s.user, s.csrf, message, refused),
@@ -224,6 +234,10 @@ class Console:
             raise web.HTTPSeeOther(back)
 
         return run
+
+    async def cluster(self, user: str, form: dict[str, str]) -> str:
+        data = await self.ask(user, "cluster.enable", value=form.get("value", ""))
+        return f"cluster {'on' if data['enabled'] else 'off'}: {data['how']}"
 
     async def maintenance(self, user: str, form: dict[str, str]) -> str:
         data = await self.ask(user, "maintenance.set", value=form.get("value", ""))
@@ -258,7 +272,7 @@ def wizard_answers(form: dict[str, str]) -> dict[str, Any]:
                                                                  "passphrase")}
     out |= {"ha": ha, "disabled_interfaces": names(form.get("disabled", "")),
             "applications": names(form.get("applications", ""))}
-    return {k: v for k, v in out.items() if v}
+    return {k: v for k, v in out.items() if v} | ({"spare": True} if form.get("node_is") == "spare" else {})
 
 
 def _static(text: str, kind: str) -> Handler:

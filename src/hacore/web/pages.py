@@ -94,8 +94,12 @@ def status_fragment(info: dict[str, Any]) -> str:
 
 
 def status(info: dict[str, Any], user: str, csrf: str, message: str = "", refused: bool = False) -> str:
-    on = bool(info.get("maintenance"))
-    actions = (f'<h2>Actions</h2><form class="action" method="post" action="/action/maintenance">{_csrf(csrf)}'
+    on, enabled = bool(info.get("maintenance")), bool(info.get("cluster_enabled"))
+    actions = ('<h2>Actions</h2>'  # the seed's Options page: the cluster switched on (on both nodes) and saved
+               f'<form class="action" method="post" action="/action/cluster">{_csrf(csrf)}'
+               f'<input type="hidden" name="value" value="{"0" if enabled else "1"}">'
+               f'<button id="cluster">{"cluster off" if enabled else "cluster on"}</button></form>'
+               f'<form class="action" method="post" action="/action/maintenance">{_csrf(csrf)}'
                f'<input type="hidden" name="value" value="{"0" if on else "1"}">'
                f'<button id="maintenance">{"leave maintenance" if on else "maintenance: hand over to the spare"}'
                "</button></form>"
@@ -162,7 +166,11 @@ def wizard(info: dict[str, Any], form: dict[str, str], preview: dict[str, Any] |
     ha = form.get("ha", ha_lines(info.get("vips") or {}))
     priority = form.get("priority", str(info.get("priority", "")))
     options = "".join(f'<option{" selected" if p == priority else ""}>{p}</option>' for p in ("high", "low"))
+    role = form.get("node_is", "master")
+    roles = "".join(f'<option{" selected" if r == role else ""}>{r}</option>' for r in ("master", "spare"))
     steps = (f'<form method="post" action="/action/wizard">{_csrf(csrf)}'
+             f'<p><label>this node is the <select name="node_is">{roles}</select></label> (the spare answers its '
+             "hotwire only: the rest comes with the master's first synchronize)</p>"
              "<h2>1 Hotwire</h2>" + field("hotwire", "interface", keep=str(info.get("hotwire_dev", "")))
              + field("local", "local address (CIDR)", keep="as it runs") + field("remote", "the peer's address",
                                                                                  keep="as it runs")
