@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hacore.vrrp.machine import SPLIT_BRAIN, SPLIT_BRAIN_OVER
 from hacore_lab import faults, netns
 from hacore_lab.topology import EXT_VIP, INT_VIP, NODES, SERVER, Lab
 from hacore_lab.wait import wait_until
@@ -103,6 +104,8 @@ def test_link_up_but_vrrp_eaten_by_the_switch_is_split_brain(make_cluster: Calla
     faults.block_vrrp(lab, False)
     wait_roles(lab, ("master", "backup"))
     wait_until(lambda: not info(lab, "node2")["split_brain"], 5, what="split brain over")
+    reasons = [e["reason"] for e in json.loads(hacore(lab, "node1", "cluster", "history", "--json").stdout)]
+    assert reasons.index(SPLIT_BRAIN) < len(reasons) - 1 - reasons[::-1].index(SPLIT_BRAIN_OVER), reasons
 
 
 def test_a_healed_split_brain_costs_no_packet(make_cluster: Callable[..., Lab]) -> None:

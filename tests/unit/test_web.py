@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hacore.vrrp import machine
 from hacore.web import auth, charts, pages
 
 
@@ -65,3 +66,14 @@ def test_configuration_events_share_the_timeline() -> None:
                       (25.0, "synchronized", "synchronized to node2")]
     svg = charts.timeline([{"when": 10.0, "old": "backup", "new": "master", "reason": "x"}], 30.0, events)
     assert svg.count("<rect") == 2 and svg.count("<circle") == 1
+
+
+def test_a_split_brain_is_a_band_from_the_elections_start_to_its_end() -> None:
+    assert machine.SPLIT_BRAIN.startswith(charts.SPLIT_BRAIN) and machine.SPLIT_BRAIN_OVER == charts.SPLIT_BRAIN_OVER
+    entries = [{"when": 10.0, "old": "backup", "new": "master", "reason": "no peer heard within the delay"},
+               {"when": 12.0, "old": "master", "new": "master", "reason": machine.SPLIT_BRAIN},
+               {"when": 20.0, "old": "master", "new": "master", "reason": machine.SPLIT_BRAIN_OVER},
+               {"when": 30.0, "old": "master", "new": "master", "reason": machine.SPLIT_BRAIN}]
+    assert charts.split_brains(entries, 35.0) == [(12.0, 20.0, machine.SPLIT_BRAIN), (30.0, 35.0, machine.SPLIT_BRAIN)]
+    svg = charts.timeline(entries, 35.0)
+    assert svg.count('class="split-brain"') == 2 and "8.0 s: split brain: both nodes master" in svg

@@ -24,6 +24,10 @@ from hacore.support.counters import Schema, Spec
 from hacore.vrrp import timing
 from hacore.vrrp.rank import Rank
 
+# The history's words for a split brain's start and end (the console draws the episode between them).
+SPLIT_BRAIN = "split brain: both nodes master, no advert from the peer on any HA link"
+SPLIT_BRAIN_OVER = "split brain over"
+
 COUNTERS = Schema(
     "election",
     Spec("to_master", "role changes to master (failovers, preemptions, take-backs)"),
@@ -560,8 +564,8 @@ class Machine:
         self.split_brain = active
         if active:
             self.counters.inc("split_brains")
-            return [*acts, SplitBrain(True, "split brain: both nodes master, no advert from the peer on any HA link")]
-        return [*acts, SplitBrain(False, "split brain over")]
+            return [*acts, SplitBrain(True, SPLIT_BRAIN)]
+        return [*acts, SplitBrain(False, SPLIT_BRAIN_OVER)]
 
     # -- timers ------------------------------------------------------------------------
 

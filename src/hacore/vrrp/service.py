@@ -243,6 +243,7 @@ class Election:
             case SplitBrain(active, reason):
                 log(logger, "split_brain_start" if active else "split_brain_end",
                     logging.WARNING if active else logging.INFO, reason=reason)
+                self.listener.note(m.role, reason)  # an episode in the history, beside the role changes
 
     def _rearm(self) -> None:
         if self._timer is not None:

@@ -12,6 +12,8 @@ from html import escape
 from typing import Any
 
 ROLE_COLOURS = {"master": "#2e7d32", "backup": "#1565c0", "none": "#424242"}
+# How the election's history names a split brain's start and end (hacore.vrrp.machine's words).
+SPLIT_BRAIN, SPLIT_BRAIN_OVER = "split brain:", "split brain over"
 WIDTH, ROW = 760, 26
 
 
@@ -31,6 +33,10 @@ def timeline(entries: list[dict[str, Any]], now_s: float, events: Sequence[tuple
              'role="img" aria-label="role changes and configuration events over time">',
              f'<line x1="10" y1="25" x2="{WIDTH - 10}" y2="25" stroke="#999"/>',
              f'<line x1="10" y1="60" x2="{WIDTH - 10}" y2="60" stroke="#ccc"/>']
+    for start, end, why in split_brains(entries, now_s):  # under the circles: a band while it lasted
+        parts.append(f'<rect class="split-brain" x="{x(start):.1f}" y="14" width="{max(x(end) - x(start), 3):.1f}" '
+                     f'height="22" fill="#c62828" fill-opacity="0.35"><title>{escape(f"{end - start:.1f} s: {why}")}'
+                     "</title></rect>")
     for e in entries:
         colour = ROLE_COLOURS.get(e.get("new", ""), "#6d4c41")
         tip = escape(f"{e.get('old')} -> {e.get('new')}: {e.get('reason', '')}")
@@ -42,6 +48,22 @@ def timeline(entries: list[dict[str, Any]], now_s: float, events: Sequence[tuple
     parts.append(f'<text x="10" y="90" font-size="11">{len(entries)} role changes (circles), {len(events)} '
                  "configuration events (squares); the first on the left</text></svg>")
     return "".join(parts)
+
+
+def split_brains(entries: list[dict[str, Any]], now_s: float) -> list[tuple[float, float, str]]:
+    """The split-brain episodes in the history: (start, end, why); one not over yet ends now."""
+    out: list[tuple[float, float, str]] = []
+    start: tuple[float, str] | None = None
+    for e in entries:
+        reason = str(e.get("reason", ""))
+        if reason.startswith(SPLIT_BRAIN) and start is None:
+            start = (float(e["when"]), reason)
+        elif reason == SPLIT_BRAIN_OVER and start is not None:
+            out.append((start[0], float(e["when"]), start[1]))
+            start = None
+    if start is not None:
+        out.append((start[0], now_s, start[1]))
+    return out
 
 
 def config_events(configs: list[dict[str, Any]], last_sync: dict[str, Any]) -> list[tuple[float, str, str]]:
