@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from hacore.cli.kit import Failure, command
+from hacore.config.validate import UTD_MAX_S, UTD_MIN_S, UTD_MIN_WITHOUT_RT_S
 from hacore_lab import demo, netns, webconsole
 from hacore_lab.topology import NODES, Lab
 
@@ -23,10 +24,19 @@ def lab() -> None:
     """A real two-node cluster in network namespaces on this machine."""
 
 
-def _up(the_lab: Lab, web: bool = False) -> dict[str, Any]:
+realtime_option = click.option("--realtime", type=click.Choice(["off", "fifo"]), default="off", show_default=True,
+                               help="the daemons' sender at real-time priority (node.timing.realtime); "
+                                    "fifo allows delays down to 0.01 s")
+
+
+def _timing(realtime: str) -> str:
+    return f'realtime = "{realtime}"' if realtime != "off" else ""
+
+
+def _up(the_lab: Lab, web: bool = False, realtime: str = "off") -> dict[str, Any]:
     _progress(f"building namespaces {the_lab.prefix}*")
     try:
-        netns.up(the_lab)
+        netns.up(the_lab, timing=_timing(realtime))
         for node in NODES:
             _progress(f"starting the daemon on {node}")
             netns.start_daemon(the_lab, node)
@@ -59,9 +69,10 @@ def _status_text(st: dict[str, Any]) -> str:
 @command(lab, "up")
 @name_option
 @click.option("--web", is_flag=True, help="start each node's web console too (credential in `lab status`)")
-def lab_up(ctx: click.Context, name: str, web: bool) -> tuple[Any, str]:
+@realtime_option
+def lab_up(ctx: click.Context, name: str, web: bool, realtime: str) -> tuple[Any, str]:
     """Build the lab and start a daemon on each node."""
-    st = _up(Lab(name), web)
+    st = _up(Lab(name), web, realtime)
     return st, _status_text(st)
 
 
@@ -159,17 +170,21 @@ def bench_adverts(ctx: click.Context, delays: tuple[float, ...], soak_seconds: f
 
 @command(lab, "demo")
 @name_option
-@click.option("--delay", "delay_s", type=click.FloatRange(0.03, 122.85), default=2.0, show_default=True,
+@click.option("--delay", "delay_s", type=click.FloatRange(UTD_MIN_S, UTD_MAX_S), default=2.0, show_default=True,
               help="UPDATE_TRIGGER_DELAY in seconds")
+@realtime_option
 @click.option("--keep", is_flag=True, help="leave the lab up afterwards")
-def lab_demo(ctx: click.Context, name: str, delay_s: float, keep: bool) -> tuple[Any, str]:
+def lab_demo(ctx: click.Context, name: str, delay_s: float, realtime: str, keep: bool) -> tuple[Any, str]:
     """Form the cluster, fail the master under traffic, show the outage and the TCP stream."""
+    if delay_s < UTD_MIN_WITHOUT_RT_S and realtime == "off":
+        raise Failure(f"--delay {delay_s:g} needs --realtime fifo (below {UTD_MIN_WITHOUT_RT_S:g} s the sender "
+                      "must run at real-time priority)")
     the_lab = Lab(name)
     if netns.own_namespaces(the_lab):
         _progress(f"removing an earlier lab {name}")
         netns.down(the_lab)
     try:
-        report = demo.run(the_lab, delay_s, _progress)
+        report = demo.run(the_lab, delay_s, _progress, _timing(realtime))
     except (netns.LabError, TimeoutError) as exc:
         raise Failure(str(exc)) from None
     finally:

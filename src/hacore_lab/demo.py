@@ -34,9 +34,10 @@ def _conntrack_count(lab: Lab, node: str) -> int:
     return int(netns.run_in(lab, node, ["conntrack", "-C"]).stdout)
 
 
-def run(lab: Lab, delay_s: float, progress: Callable[[str], None]) -> dict[str, Any]:
-    progress(f"building the lab {lab.prefix}* (update trigger delay {delay_s:g} s)")
-    netns.up(lab, delay_s=delay_s)
+def run(lab: Lab, delay_s: float, progress: Callable[[str], None], timing: str = "") -> dict[str, Any]:
+    """timing: the nodes' [node.timing] lines (real-time priority)."""
+    progress(f"building the lab {lab.prefix}* (update trigger delay {delay_s:g} s{', ' + timing if timing else ''})")
+    netns.up(lab, delay_s=delay_s, timing=timing)
     for node in NODES:
         netns.start_daemon(lab, node)
     wait_until(lambda: (_role(lab, "node1"), _role(lab, "node2")) == ("master", "backup"), 15 + 3 * delay_s,

@@ -101,13 +101,14 @@ def test_the_seeds_interface_flag_line_takes_a_wireguard_link_down_on_the_spare(
 
 @pytest.mark.parametrize(("value", "message"), [
     ("-1", "not a plain decimal number of seconds: '-1'"),
-    ("0", "must be between 0.03 and 122.85 seconds"),
+    ("0", "must be between 0.01 and 122.85 seconds"),
+    ("0.02", "0.02 s needs node.timing.realtime = \"fifo\" on this node"),
     ("abc", "not a plain decimal number of seconds: 'abc'"),
     ("nan", "not a plain decimal number of seconds: 'nan'"),
     ("1e9", "not a plain decimal number of seconds: '1e9'"),
     ("1_0", "not a plain decimal number of seconds: '1_0'"),
     (" 3", "not a plain decimal number of seconds: ' 3'"),
-    ("200", "must be between 0.03 and 122.85 seconds"),
+    ("200", "must be between 0.01 and 122.85 seconds"),
 ])
 def test_bad_delays_are_refused_and_change_nothing(cluster: Lab, value: str, message: str) -> None:
     before = config_path(cluster, "node1").read_text()

@@ -272,3 +272,13 @@ def test_timing_settings_are_checked_and_off_by_default() -> None:
     assert _mutate("node.timing", bad_values) == [
         "node.timing.realtime_priority: must be 1..99 (SCHED_FIFO/RR), got 0",
         "node.timing.cpu_affinity[1]: not a CPU number: -2"]
+
+
+def test_a_delay_under_three_centiseconds_needs_the_sender_at_real_time_priority() -> None:
+    data = node1_data()
+    data["cluster"].update(update_trigger_delay_s=0.01, delay_warn_below_s=0.01)
+    with pytest.raises(ConfigError, match=r'0.01 s needs node.timing.realtime = "fifo" on this node'):
+        check(__import__("tomli_w").dumps(data))
+    data["node"]["timing"] = {"realtime": "fifo"}
+    cfg, warnings = check(__import__("tomli_w").dumps(data))
+    assert cfg.cluster.update_trigger_delay_s == 0.01 and warnings == []

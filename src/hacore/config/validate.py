@@ -10,7 +10,7 @@ import shlex
 from collections import Counter
 from ipaddress import ip_address, ip_interface
 
-from hacore.config.model import DEFAULT_DISABLED_APPS, INTERFACE_FLAGS, MAX_HA_INTERFACES, AuthMode, Config
+from hacore.config.model import DEFAULT_DISABLED_APPS, INTERFACE_FLAGS, MAX_HA_INTERFACES, AuthMode, Config, Realtime
 from hacore.config.parse import ConfigError, Problem, load_toml, parse_partial
 from hacore.config.rules import (
     check_cidr,
@@ -23,19 +23,27 @@ from hacore.config.rules import (
 )
 
 # Max Adver Int is 12 bits of centiseconds and master-down = 3 x advert, so
-# the delay is representable from 3 cs to 3 x 4095 cs.
-UTD_MIN_S = 0.03
+# the delay is representable up to 3 x 4095 cs. Below 3 cs the adverts
+# announce their 1 cs floor and the pair relies on its shared delay; there
+# the sender must preempt whatever else runs: real-time priority.
+UTD_MIN_S = 0.01
+UTD_MIN_WITHOUT_RT_S = 0.03
 UTD_MAX_S = 122.85
 UTD_SAFE_FLOOR_S = 2.0  # seed: "default 2 seconds and should not be set lower"
 PASS_KEY_MAX = 8  # VRRPv2 PASS carries 8 bytes
 
 
 def check_update_trigger_delay(value: float, auth: AuthMode, path: str,
-                               warn_below_s: float = UTD_SAFE_FLOOR_S) -> list[Problem]:
+                               warn_below_s: float = UTD_SAFE_FLOOR_S, realtime: bool = False) -> list[Problem]:
     """Problems with a failover delay; shared by validation and `extc set`. warn_below_s: the floor the
-    operator acknowledged (cluster.delay_warn_below_s), the seed's 2 s unless lowered."""
+    operator acknowledged (cluster.delay_warn_below_s), the seed's 2 s unless lowered; realtime: this
+    node's sender runs with real-time priority (node.timing.realtime)."""
     if not UTD_MIN_S <= value <= UTD_MAX_S:
         return [Problem(path, f"must be between {UTD_MIN_S} and {UTD_MAX_S} seconds, got {value:g}")]
+    if value < UTD_MIN_WITHOUT_RT_S and not realtime:
+        return [Problem(path, f"{value:g} s needs node.timing.realtime = \"fifo\" on this node (below "
+                              f"{UTD_MIN_WITHOUT_RT_S:g} s a sender without real-time priority can be held "
+                              "longer than the spare waits)")]
     if auth == AuthMode.PASS and round(value * 100) % 300:
         return [Problem(path, f"auth 'pass' (VRRPv2) advertises in whole seconds: use a multiple of 3, not {value:g}")]
     if value < min(warn_below_s, UTD_SAFE_FLOOR_S):
@@ -117,7 +125,7 @@ def validate(cfg: Config) -> list[Problem]:
         out.append(Problem("cluster.hotwire_secret", "required with auth 'pass', and not the passphrase: "
                                                      "VRRPv2 sends the passphrase in clear text"))
     out += check_update_trigger_delay(c.update_trigger_delay_s, c.auth, "cluster.update_trigger_delay_s",
-                                      c.delay_warn_below_s)
+                                      c.delay_warn_below_s, cfg.node.timing.realtime != Realtime.OFF)
     if not UTD_MIN_S <= c.delay_warn_below_s <= UTD_SAFE_FLOOR_S:
         out.append(Problem("cluster.delay_warn_below_s", f"must be between {UTD_MIN_S} and {UTD_SAFE_FLOOR_S:g} "
                                                          f"seconds, got {c.delay_warn_below_s:g}"))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hacore.config import wizard
+from hacore.config.model import Realtime
 from hacore.config.parse import ConfigError, digest, parse, to_dict
 from hacore.config.store import diff_texts, set_value
 from hacore.config.tomledit import rewrite
@@ -134,7 +135,8 @@ class Handlers:
             raise Refused(f"{variable.upper()}: not a plain decimal number of seconds: {value!r}")
         seconds = float(value)
         c = self.r.cfg.cluster
-        problems = check_update_trigger_delay(seconds, c.auth, variable.upper(), c.delay_warn_below_s)
+        problems = check_update_trigger_delay(seconds, c.auth, variable.upper(), c.delay_warn_below_s,
+                                              self.r.cfg.node.timing.realtime != Realtime.OFF)
         if any(not p.warning for p in problems):
             raise Refused(str(problems[0]))
         text = set_value(self.r.text, path, seconds)

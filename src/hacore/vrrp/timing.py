@@ -41,9 +41,17 @@ def announced_interval_cs(delay_us: int, version: int) -> int:
     return max(1, min(V3_MAX_INTERVAL_CS, round(delay_us / (ANNOUNCED_PER_DELAY * 10_000))))
 
 
+FLOOR_INTERVAL_US = 10_000  # the shortest Max Adver Int a VRRPv3 packet carries: one centisecond
+
+
 def master_down_us(delay_us: int, peer_interval_us: int) -> int:
     """How long a backup waits after the peer's last advert: our delay, but never shorter than three of
-    the peer's announced intervals (a peer with a longer interval must not look dead between two)."""
+    the peer's announced intervals (a peer with a longer interval must not look dead between two). A
+    peer announcing the one-centisecond floor may send faster than it can say (any delay under 45 ms
+    announces it): there the pair's shared delay decides, and a peer that truly sends every 10 ms
+    (keepalived at its floor) needs a delay of 0.03 s or more."""
+    if peer_interval_us <= FLOOR_INTERVAL_US:
+        return delay_us
     return max(delay_us, ANNOUNCED_PER_DELAY * peer_interval_us)
 
 
