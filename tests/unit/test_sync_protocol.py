@@ -170,6 +170,20 @@ def test_a_restarted_backup_and_a_new_master_term_are_followed() -> None:
     assert backup.receiver.counters["sessions"] == 2
 
 
+def test_a_new_term_that_sends_its_table_only_when_asked_still_reaches_a_following_backup() -> None:
+    rng = random.Random(4)
+    net = Net(rng)
+    master, backup = Master(1, 0), Backup(0)
+    master.table = {str(k): k for k in range(30)}
+    run(net, master, backup, changes=0, until_us=300_000, rng=rng)
+    master = Master(2, net.now)  # the new master after a takeover: nothing pushed unasked, nothing changing
+    master.table = {str(k): k for k in range(10, 50)}
+    master.sender.wants_resync = False
+    run(net, master, backup, changes=0, until_us=1_000_000, rng=rng)  # its keepalives name the new term
+    assert backup.copy == master.table and backup.receiver.complete
+    assert master.sender.counters["resyncs"] == 1 and master.sender.counters["requests"] >= 1
+
+
 def test_a_gap_beyond_the_retransmit_buffer_is_repaired_by_a_resync() -> None:
     rng = random.Random(3)
     net = Net(rng)

@@ -42,7 +42,10 @@ class Master:
         self.max_payload = max_payload
         self.table = _fp.FlowTable(65536)
         self.sender = Sender(secrets.randbits(64) or 1, now_us())
-        self.sender.wants_resync = False  # the first resync comes from a dump, below
+        # The table is restated when a backup asks (one that follows this new term does, at once), never
+        # unasked: right after a takeover the peer is the node just declared dead, and thousands of
+        # datagrams to it would cost the new master its first second.
+        self.sender.wants_resync = False
         self.events: ctnetlink.Events | None = ctnetlink.Events()
         self._buf = bytearray(65536)
         self._ev = make(EVENT_BATCH)
@@ -59,8 +62,9 @@ class Master:
             self.events = None
 
     async def _resync_from_dump(self, full: bool) -> None:
-        """The kernel's table to the backup: whole (a new term), or as the difference from what it
-        knows (after events were lost)."""
+        """The kernel's table: the whole of it into the master's table at a new term (sent if the backup
+        has asked meanwhile), or to the backup as the difference from what it knows (after events were
+        lost)."""
         t0 = time.monotonic()
         try:
             flows = await asyncio.to_thread(ctnetlink.dump)
@@ -78,10 +82,12 @@ class Master:
         n = self.table.sweep(gone.view(np.uint8), False)
         payloads += self._encode(gone[:n])
         now = self.now_us()
-        self.send_all(list(self.sender.resync(payloads, now) if full else self.sender.deltas(payloads, now)))
+        sent = not full or self.sender.wants_resync
+        if sent:
+            self.send_all(list(self.sender.resync(payloads, now) if full else self.sender.deltas(payloads, now)))
         self.counters.inc("dumps")
         log(logger, "sync_resync", kind="full" if full else "repair", flows=len(flows), gone=n,
-            datagrams=len(payloads), took_ms=round((time.monotonic() - t0) * 1e3, 1))
+            datagrams=len(payloads) if sent else 0, took_ms=round((time.monotonic() - t0) * 1e3, 1))
         if self.events is not None and self.resync_task is asyncio.current_task():
             asyncio.get_running_loop().add_reader(self.events.fileno(), self.on_events)
         self.resync_task = None

@@ -69,6 +69,7 @@ class Receiver:
             self.session, self.base, self.expected, self.peer_next = session, base, base, base
             self.pending.clear()
             self.resynced = False
+            self.want_resync = True  # a new master restates its table when asked (its resync's BEGIN clears this)
             self.asked_us = None
             self.counters.inc("sessions")
         elif base > self.expected:
