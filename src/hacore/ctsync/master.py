@@ -1,11 +1,12 @@
 """The master's side of conntrack sync: its kernel's table and events,
-encoded for the backup - whole from a dump at the start of a term, as the
-difference from what the backup knows after events were lost, and as
-deltas while events flow.
+encoded for the backup - whole when the backup asks (the table is built from
+a dump at the start of a term), as the difference from what the backup knows
+after events were lost, and as deltas while events flow.
 
 Rules: I/O on ctnetlink and the fast path only; the protocol's Sender frames
-and numbers every datagram; dumps run on a thread, so the event loop keeps
-its timers; events wait in their socket while a dump runs.
+and numbers every datagram; dumps (and their encoding) run on a thread, so
+the event loop keeps its timers; events wait in their socket while a dump
+runs.
 """
 
 from __future__ import annotations
@@ -67,31 +68,38 @@ class Master:
         lost)."""
         t0 = time.monotonic()
         try:
-            flows = await asyncio.to_thread(ctnetlink.dump)
+            flows, payloads, n = await asyncio.to_thread(self._dump_into_table, full)
         except OSError as exc:
             self.counters.inc("dump_failed")
             log(logger, "sync_dump_failed", logging.ERROR, error=exc, retry_s=DUMP_RETRY_S)
             await asyncio.sleep(DUMP_RETRY_S)
             self.resync_task = asyncio.create_task(self._resync_from_dump(full))
             return
+        now = self.now_us()
+        sent = not full or self.sender.wants_resync
+        if sent:
+            self.send_all(list(self.sender.resync(payloads, now) if full else self.sender.deltas(payloads, now)))
+        self.counters.inc("dumps")
+        log(logger, "sync_resync", kind="full" if full else "repair", flows=flows, gone=n,
+            datagrams=len(payloads) if sent else 0, took_ms=round((time.monotonic() - t0) * 1e3, 1))
+        if self.events is not None and self.resync_task is asyncio.current_task():
+            asyncio.get_running_loop().add_reader(self.events.fileno(), self.on_events)
+        self.resync_task = None
+        self.on_events()  # what queued up during the dump
+
+    def _dump_into_table(self, full: bool) -> tuple[int, list[bytes], int]:
+        """On a worker thread, while the loop keeps its timers: the kernel's table into the master's (new
+        flows and changes encoded as they go in, then the ones gone swept out). Nothing else touches the
+        table until it returns: events wait in their socket, and a resync asked for waits for this one.
+        Returns (flows dumped, payloads, flows gone)."""
+        flows = ctnetlink.dump()
         if full:
             self.table.clear()
         self.table.epoch = (self.table.epoch + 1) & 0xFF
         payloads = self._encode(flows)
         gone = make(len(self.table) + 1)
         n = self.table.sweep(gone.view(np.uint8), False)
-        payloads += self._encode(gone[:n])
-        now = self.now_us()
-        sent = not full or self.sender.wants_resync
-        if sent:
-            self.send_all(list(self.sender.resync(payloads, now) if full else self.sender.deltas(payloads, now)))
-        self.counters.inc("dumps")
-        log(logger, "sync_resync", kind="full" if full else "repair", flows=len(flows), gone=n,
-            datagrams=len(payloads) if sent else 0, took_ms=round((time.monotonic() - t0) * 1e3, 1))
-        if self.events is not None and self.resync_task is asyncio.current_task():
-            asyncio.get_running_loop().add_reader(self.events.fileno(), self.on_events)
-        self.resync_task = None
-        self.on_events()  # what queued up during the dump
+        return len(flows), payloads + self._encode(gone[:n]), n
 
     def resync_from_table(self) -> None:
         """A full resync the backup asked for: the master's table mirrors its kernel."""
