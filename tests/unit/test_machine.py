@@ -476,3 +476,22 @@ def test_a_returning_high_node_preempts_only_with_the_whole_table(forever: bool)
         sim.deliver("n1", SyncState(True))  # the copy is complete
         sim.run(sim.utd_us)
     assert sim.roles() == ("master", "backup")
+
+
+def test_a_backup_gives_the_peer_a_whole_wait_from_when_it_yielded() -> None:
+    """An advert read late (its kernel time nearly a delay old) makes a master yield; the peer is not timed
+    out again until a whole delay after the yield - one late advert, one flap, not hundreds."""
+    d = 10 * MS
+    high = Machine(Params(LINKS, True, d, 0), 0)
+    m = Machine(Params(LINKS, False, d, 0, local_ips={(lk, 4): IPS["n2"] for lk in LINKS}), 0)
+    m.handle(Tick(), 0)
+    t = 5 * d
+    m.handle(Tick(), t)
+    assert m.role == Role.MASTER  # nobody heard
+    late = [Advert(lk, IPS["n1"], high.priority(), d, t - d + MS) for lk in LINKS]
+    for advert in late:
+        m.handle(advert, t)
+    assert m.role == Role.BACKUP
+    assert not [a for a in m.handle(Tick(), t + 3 * MS) if isinstance(a, Transition)]
+    assert m.deadline_us() == t + d
+    assert [a.reason for a in m.handle(Tick(), t + d) if isinstance(a, Transition)] == ["peer timeout"]

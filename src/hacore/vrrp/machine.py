@@ -269,9 +269,18 @@ class Machine:
     def _recent(self, link: str, now_us: int) -> _Heard | None:
         """The peer's latest advert on link, if the link has carrier and it is not stale."""
         h = self.heard.get(link)
-        if h is None or not self.carrier[link] or now_us >= h.arrival_us + self._master_down_us(h):
+        if h is None or not self.carrier[link] or now_us >= self._stale_at_us(h):
             return None
         return h
+
+    def _stale_at_us(self, h: _Heard) -> int:
+        """When the peer counts as gone if nothing newer than h comes. A backup gives it a whole wait from
+        the moment it became backup too (RFC 5798 6.4.2 sets Master_Down_Timer on entering Backup): an
+        advert that made a master yield but was read late must not time the peer out again at once - under
+        load that turned one late advert into hundreds of flaps, each one costing the load that made the
+        next advert late."""
+        since = max(h.arrival_us, self.last_change_us) if self.role == Role.BACKUP else h.arrival_us
+        return since + self._master_down_us(h)
 
     def _peer(self, now_us: int) -> _Heard | None:
         """The peer acting as master: heard recently on a link with carrier, and
@@ -585,7 +594,7 @@ class Machine:
                 times.append(self.last_change_us + self.p.sync_hold_us)
         for lk, h in self.heard.items():
             if self.carrier[lk]:
-                times.append(h.arrival_us + self._master_down_us(h))
+                times.append(self._stale_at_us(h))
         if self.peer_status is not None:
             times.append(self.peer_status.arrival_us + self.p.update_trigger_delay_us)
         if self._refused_us is not None:
