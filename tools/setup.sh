@@ -7,7 +7,9 @@
 #   tools/setup.sh           what the daemon and the demo need
 #   tools/setup.sh --peers   also keepalived and conntrackd, the comparison
 #                            peers of the tests and benchmarks (and tcpdump,
-#                            which watches keepalived on the wire)
+#                            which watches keepalived on the wire; Chromium for
+#                            the console's browser tests; matplotlib for the
+#                            benches' figures)
 #
 # The host is left as it was found: nothing is written under /lib/modules or
 # /usr/local, and a peer installed here has its unit disabled and stopped.
@@ -126,4 +128,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ] || ! "$venv/bin/python" -c 'im
     exit 1
   fi
   echo "$digest" > "$stamp"
+fi
+if [ "$peers" = 1 ] && ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
+  say "installing matplotlib: the benches draw their figures with it"
+  if ! "$venv/bin/pip" install -e "$top/src/hacore_lab[plots]" >>"$venv/build.log" 2>&1; then
+    tail -n 20 "$venv/build.log" >&2
+    say "installing matplotlib failed"
+    exit 1
+  fi
 fi

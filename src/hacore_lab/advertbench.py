@@ -9,9 +9,19 @@ changes (each one a false failover: nothing failed). Interval error is the
 gap between two arrivals less the configured interval. Loads (hacore_lab.load):
 busy = two processes spinning on the two CPUs, with CLI requests to node1's
 daemon in a loop for hacore (allocation and GC inside its own process);
-flood = UDP from the client through the master to the server, 64 flows, as
-fast as one process sends; junk = VRRP the receive filter drops (TTL 254,
-a source outside the HA subnet) from the router on the HA segment.
+cli = those CLI requests alone; flood = UDP from the client through the
+master to the server, 64 flows, as fast as one process sends; churn = 40,000
+new NATed conntrack entries a second on the master (each one, and its end,
+replicated); all = busy + flood + churn; junk = VRRP the receive filter drops
+(TTL 254, a source outside the HA subnet) from the router on the HA segment;
+takeover = the first seconds of a new master: node2 holds 100,000 replicated
+flows, node1's daemon is killed, node2 takes over, node1's daemon comes back
+as the spare and asks for the whole table - the adverts recorded are node2's
+on node1's wire, the false failovers node1's.
+
+The floor part runs each load at the shortest delays: hacore at 0.01 s with
+real-time priority, hacore at 0.03 s without, keepalived with real-time
+priority at its 10 ms advert floor (36 ms master-down).
 
 Stacks: hacore (its sender thread), hacore-loop (node.timing.sender =
 "loop": adverts from the asyncio loop, the baseline before issue 9) and
@@ -28,6 +38,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,16 +57,20 @@ from hacore_lab.topology import NODE_ADDR, NODES, SERVER, Lab
 from hacore_lab.wait import wait_until
 
 SOURCE = NODE_ADDR["node1"]["lan1"][0].split("/")[0]
+SOURCE2 = NODE_ADDR["node2"]["lan1"][0].split("/")[0]
 VIP = "198.51.100.101/24"
+CHURN_RATE = 40_000
+TAKEOVER_FLOWS = 100_000
+FLOOR_LOADS = ("busy", "cli", "flood", "churn", "all", "takeover")
 
 
 @dataclass(frozen=True)
 class Run:
-    part: str  # interval | soak | junk
+    part: str  # interval | soak | junk | floor
     stack: str  # hacore | hacore-loop | keepalived
     rt: bool
     delay_s: float  # hacore's UPDATE_TRIGGER_DELAY; keepalived gets the same interval rounded to 10 ms
-    load: str  # idle | busy | flood | busy+flood | junk
+    load: str  # idle | busy | cli | flood | churn | busy+flood | all | junk | takeover
     rx_filter: str = "auto"
 
     @property
@@ -76,12 +91,18 @@ class Run:
         return self.stack + ("+rt" if self.rt else "") + rx
 
 
-PARTS = ("interval", "soak", "junk")
+PARTS = ("interval", "soak", "junk", "floor")
 
 
 def plan(delays: tuple[float, ...], soak_s: float, interval_s: float, junk_s: float,
-         parts: tuple[str, ...] = PARTS) -> list[tuple[Run, float]]:
+         parts: tuple[str, ...] = PARTS, floor_s: float = 600) -> list[tuple[Run, float]]:
     out: list[tuple[Run, float]] = []
+    if "floor" in parts:
+        for load in FLOOR_LOADS:
+            out += [(Run("floor", "hacore", True, 0.01, load), floor_s),
+                    (Run("floor", "hacore", False, 0.03, load), floor_s)]
+            if load != "takeover":  # keepalived has no table to take over
+                out.append((Run("floor", "keepalived", True, 0.03, load), floor_s))
     if "interval" in parts:
         for load in ("idle", "busy"):
             for stack in ("hacore", "hacore-loop", "keepalived"):
@@ -125,11 +146,29 @@ def _start(lab: Lab, run: Run) -> list[Keepalived]:
     timing = [f'receive_filter = "{run.rx_filter}"']
     timing += ['sender = "loop"'] if run.stack == "hacore-loop" else []
     timing += ['realtime = "fifo"'] if run.rt else []
-    netns.up(lab, delay_s=run.delay_s, ipv6=False, timing="\n".join(timing))
+    # takeover: the returning node1 stays the spare (no preemption inside the soak)
+    hold = {"min_hold_s": 3600.0} if run.load == "takeover" else {}
+    netns.up(lab, delay_s=run.delay_s, ipv6=False, timing="\n".join(timing), **hold)
     for node in NODES:
         netns.start_daemon(lab, node)
     wait_until(lambda: _roles(lab) == ("master", "backup"), 20, what="hacore: node1 master, node2 backup")
     return []
+
+
+def _synced_flows(lab: Lab, node: str) -> int:
+    return int(request(lab.socket(node), "info").get("sync", {}).get("flows", 0))
+
+
+def _takeover(lab: Lab) -> None:
+    """node2 holds node1's table; node1's daemon dies, node2 takes over, node1's comes back as the spare
+    (and asks the new master for the whole table)."""
+    netns.run_in(lab, "node1", [sys.executable, "-m", "hacore_lab.ctfill", "--count", str(TAKEOVER_FLOWS)])
+    wait_until(lambda: _synced_flows(lab, "node2") >= TAKEOVER_FLOWS, 60, what="node2 holding node1's table")
+    netns.stop_daemon(lab, "node1", signal.SIGKILL)
+    wait_until(lambda: request(lab.socket("node2"), "info")["cluster_state"] == "master", 10,
+               what="node2 master")
+    netns.start_daemon(lab, "node1")
+    wait_until(lambda: _roles(lab) == ("backup", "master"), 20, what="node1 back as the spare")
 
 
 def _roles(lab: Lab) -> tuple[str, str]:
@@ -142,11 +181,11 @@ def _roles(lab: Lab) -> tuple[str, str]:
     return out[0], out[1]
 
 
-def _role_changes(lab: Lab, kas: list[Keepalived]) -> int:
-    """node2's takeovers so far: each one false, nothing failed."""
+def _role_changes(lab: Lab, kas: list[Keepalived], spare: str = "node2") -> int:
+    """The spare's takeovers so far: each one false, nothing failed."""
     if kas:
         return len(re.findall(r"\(HA0\) Entering MASTER STATE", kas[1].log()))
-    return int(request(lab.socket("node2"), "info").get("failovers", 0))
+    return int(request(lab.socket(spare), "info").get("failovers", 0))
 
 
 def _respawns(kas: list[Keepalived]) -> int:
@@ -155,16 +194,28 @@ def _respawns(kas: list[Keepalived]) -> int:
     return sum(len(re.findall(r"VRRP child process\(\d+\) died", ka.log())) for ka in kas)
 
 
-def _cli_loop(lab: Lab, until: float) -> int:
+def _cli_loop(lab: Lab, node: str, until: float) -> int:
     n = 0
     while time.monotonic() < until:
         try:
-            request(lab.socket("node1"), "info")
-            request(lab.socket("node1"), "history")
+            request(lab.socket(node), "info")
+            request(lab.socket(node), "history")
         except ControlError:
             pass
         n += 1
     return n
+
+
+# Upper edges (ms) of the advert-gap histogram the plots draw; the last bucket holds everything longer.
+GAP_EDGES_MS = (1, 2, 2.25, 2.5, 2.75, 3, 3.5, 4, 5, 6, 7.5, 8.5, 9.5, 10.5, 12, 15, 20, 30, 40, 50, 75, 100,
+                150, 250)
+
+
+def gap_histogram(gaps_ms: list[float]) -> list[int]:
+    counts = [0] * (len(GAP_EDGES_MS) + 1)
+    for g in gaps_ms:
+        counts[next((i for i, edge in enumerate(GAP_EDGES_MS) if g < edge), len(GAP_EDGES_MS))] += 1
+    return counts
 
 
 def _stats(arrivals: list[int], interval_s: float, master_down_s: float) -> dict[str, Any]:
@@ -175,28 +226,41 @@ def _stats(arrivals: list[int], interval_s: float, master_down_s: float) -> dict
     return {"samples": len(err), "p50_ms": round(statistics.median(err), 3),
             "p99_ms": round(percentile(err, 99), 3), "p999_ms": round(percentile(err, 99.9), 3),
             "max_ms": round(max(err), 3), "longest_gap_ms": round(max(gaps), 3),
-            "gaps_over_wait": sum(g >= master_down_s * 1e3 for g in gaps)}
+            "gaps_over_wait": sum(g >= master_down_s * 1e3 for g in gaps),
+            "gap_histogram": gap_histogram(gaps)}
+
+
+def _loads(name: str) -> set[str]:
+    parts = set(name.split("+"))
+    return parts | {"busy", "flood", "churn"} if "all" in parts else parts
 
 
 def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
     kas = _start(lab, run)
-    before = _role_changes(lab, kas)
-    cap = _py(lab, "node2", "hacore_lab.advertcap", "--ifname", "lan1", "--src", SOURCE, "--seconds", f"{seconds}")
+    takeover = run.load == "takeover"
+    master, spare, source = ("node2", "node1", SOURCE2) if takeover else ("node1", "node2", SOURCE)
+    before = 0 if takeover else _role_changes(lab, kas)
+    cap = _py(lab, spare, "hacore_lab.advertcap", "--ifname", "lan1", "--src", source, "--seconds", f"{seconds}")
     loads: list[subprocess.Popen[str]] = []
     secs = f"{seconds}"
-    if "busy" in run.load:
+    kinds = _loads(run.load)
+    if "busy" in kinds:
         loads += [_py(lab, "client", "hacore_lab.load", "busy", "--seconds", secs) for _ in range(2)]
-    if "flood" in run.load:
+    if "flood" in kinds:
         loads.append(_py(lab, "client", "hacore_lab.load", "udp", "--dst", SERVER, "--seconds", secs))
+    if "churn" in kinds:
+        loads.append(_py(lab, master, "hacore_lab.load", "churn", "--rate", str(CHURN_RATE), "--seconds", secs))
     if run.load == "junk":
         loads.append(_py(lab, "router", "hacore_lab.load", "junk", "--src", SERVER, "--ifname", "eth0",
                          "--seconds", secs))
     cli: list[int] = []
     pressure = None
-    if "busy" in run.load and not kas:
+    if kinds & {"busy", "cli"} and not kas:
         until = time.monotonic() + seconds
-        pressure = threading.Thread(target=lambda: cli.append(_cli_loop(lab, until)), daemon=True)
+        pressure = threading.Thread(target=lambda: cli.append(_cli_loop(lab, master, until)), daemon=True)
         pressure.start()
+    if takeover:
+        _takeover(lab)
     out, _ = cap.communicate(timeout=seconds + 60)
     done = [json.loads(p.communicate(timeout=60)[0] or "{}") for p in loads]
     if pressure is not None:
@@ -205,8 +269,9 @@ def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
         "part": run.part, "stack": run.label, "load": run.load, "delay_s": run.delay_s, "seconds": seconds,
         "interval_ms": round(run.interval_s * 1e3, 2), "master_down_ms": round(run.master_down_s * 1e3, 1),
         **_stats(json.loads(out)["arrivals_ns"], run.interval_s, run.master_down_s),
-        "role_changes": _role_changes(lab, kas) - before,
+        "role_changes": _role_changes(lab, kas, spare) - before,
         "load_pps": round(sum(d.get("count", 0) for d in done if d.get("kind") in ("udp", "junk")) / seconds),
+        "churn_per_s": round(sum(d.get("count", 0) for d in done if d.get("kind") == "churn") / seconds),
         "cli_requests": sum(cli)}
     if kas:
         row["keepalived_respawns"] = _respawns(kas)
@@ -216,9 +281,9 @@ def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
             lag = with_info["loop_lateness"]
             row[f"{node}_loop_worst_ms"] = lag["worst_ms"]
             row[f"{node}_loop_p99_ms"] = lag["p99_last_minute_ms"]
-        sender = request(lab.socket("node1"), "info")["advert_sender"]
+        sender = request(lab.socket(master), "info")["advert_sender"]
         row["sender_worst_late_us"] = sender.get("worst_late_us")
-        row["rx_path"] = request(lab.socket("node2"), "info")["advert_rx"]["path"]
+        row["rx_path"] = request(lab.socket(spare), "info")["advert_rx"]["path"]
     return row
 
 
@@ -275,6 +340,8 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["rows"]:
         if r.get("load_pps"):
             rates.setdefault(f"{r['load']} ({r['stack'].split('+')[0].split()[0]})", []).append(r["load_pps"])
+        if r.get("churn_per_s"):
+            rates.setdefault(f"conntrack churn in {r['load']}", []).append(r["churn_per_s"])
     lines += ["", "Interval error in ms: the gap between two adverts on the spare's wire less the configured "
                   "interval (kernel timestamps). Load rates reached, lowest-highest case (packets/s): "
               + ", ".join(f"{k} {min(v):,}-{max(v):,}" for k, v in sorted(rates.items())) + "."]

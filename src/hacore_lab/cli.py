@@ -110,11 +110,14 @@ def _bench(run: Callable[[], dict[str, Any]], markdown: Callable[[dict[str, Any]
 @command(bench, "failover")
 @click.option("--runs", type=click.IntRange(1, 50), default=8, show_default=True, help="runs per case and stack")
 @click.option("--seed", type=int, default=None, help="seed of the random fault phases (to repeat a run)")
-def bench_failover(ctx: click.Context, runs: int, seed: int | None) -> tuple[Any, str]:
+@click.option("--case", "cases", type=click.Choice(["defaults", "same", "floor"]), multiple=True,
+              default=("defaults", "same", "floor"), show_default=True,
+              help="which cases (repeatable): the defaults, the same detection time, each stack at its floor")
+def bench_failover(ctx: click.Context, runs: int, seed: int | None, cases: tuple[str, ...]) -> tuple[Any, str]:
     """Outage and lost connections when the master loses power: hacore, keepalived, keepalived + conntrackd."""
     from hacore_lab import bench as failover_bench
 
-    return _bench(lambda: failover_bench.run(runs, _progress, seed), failover_bench.markdown)
+    return _bench(lambda: failover_bench.run(runs, _progress, seed, cases), failover_bench.markdown)
 
 
 @command(bench, "sync")
@@ -148,22 +151,25 @@ def bench_memory(ctx: click.Context, flows: int) -> tuple[Any, str]:
 
 
 @command(bench, "adverts")
-@click.option("--delay", "delays", type=click.FloatRange(0.03, 2.0), multiple=True, default=(0.1, 0.03),
-              show_default=True, help="UPDATE_TRIGGER_DELAY of the soak cases (repeatable)")
+@click.option("--delay", "delays", type=click.FloatRange(UTD_MIN_WITHOUT_RT_S, 2.0), multiple=True,
+              default=(0.1, 0.03), show_default=True, help="UPDATE_TRIGGER_DELAY of the soak cases (repeatable)")
 @click.option("--soak-seconds", type=click.FloatRange(10, 3600), default=120, show_default=True,
               help="length of each soak case")
 @click.option("--interval-seconds", type=click.FloatRange(5, 3600), default=30, show_default=True,
               help="length of each interval-error case")
 @click.option("--junk-seconds", type=click.FloatRange(5, 3600), default=30, show_default=True,
               help="length of each junk-VRRP case")
-@click.option("--part", "parts", type=click.Choice(["interval", "soak", "junk"]), multiple=True,
+@click.option("--floor-seconds", type=click.FloatRange(10, 3600), default=600, show_default=True,
+              help="length of each detection-floor case (0.01 s with real-time priority, 0.03 s without, "
+                   "keepalived at its floor)")
+@click.option("--part", "parts", type=click.Choice(["interval", "soak", "junk", "floor"]), multiple=True,
               default=("interval", "soak", "junk"), show_default=True, help="which parts to run (repeatable)")
 def bench_adverts(ctx: click.Context, delays: tuple[float, ...], soak_seconds: float, interval_seconds: float,
-                  junk_seconds: float, parts: tuple[str, ...]) -> tuple[Any, str]:
+                  junk_seconds: float, floor_seconds: float, parts: tuple[str, ...]) -> tuple[Any, str]:
     """Advert interval error and false failovers under load: hacore beside keepalived and the loop sender."""
     from hacore_lab import advertbench
 
-    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds, parts)
+    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds, parts, floor_seconds)
     _progress(f"{len(items)} cases, about {sum(s for _, s in items) / 60 + len(items) * 0.2:.0f} minutes")
     return _bench(lambda: advertbench.run(items, _progress), advertbench.markdown)
 

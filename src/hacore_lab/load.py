@@ -3,6 +3,7 @@
     python -m hacore_lab.load busy --seconds 60           # one CPU spinning
     python -m hacore_lab.load udp --dst 198.19.0.10 --seconds 60      # forwarding flood
     python -m hacore_lab.load junk --src 198.19.0.10 --ifname eth0 --seconds 60   # junk VRRP
+    python -m hacore_lab.load churn --rate 40000 --seconds 60   # new NATed conntrack entries (on a node)
 
 Each exits after --seconds and prints what it did as JSON (packets sent).
 The junk is VRRP the receive filter drops: TTL 254 and a source outside the
@@ -64,9 +65,29 @@ def junk(src: str, ifname: str, seconds: float, vrid: int) -> int:
     return n
 
 
+CHURN_CYCLE = 500_000  # distinct flows the churn goes round: each is long expired before it comes again
+CHURN_STEP_S = 0.05
+
+
+def churn(rate: int, seconds: float) -> int:
+    """About rate new NATed conntrack entries a second, each expiring 2 s later: on a master, every one
+    is an event its sync replicates (and so is its end)."""
+    from hacore.ctsync.ctnetlink import Writer
+    from hacore_lab.ctfill import flows
+
+    w, batch, first, n = Writer(), max(1, round(rate * CHURN_STEP_S)), 0, 0
+    start = time.monotonic()
+    while time.monotonic() < start + seconds:
+        w.write(flows(batch, first, timeout=2))
+        n, first = n + batch, (first + batch) % CHURN_CYCLE
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))  # the pace, not a synchronisation
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=("busy", "udp", "junk"))
+    ap.add_argument("kind", choices=("busy", "udp", "junk", "churn"))
+    ap.add_argument("--rate", type=int, default=40_000)
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--dst", default="")
     ap.add_argument("--src", default="")
@@ -77,6 +98,8 @@ def main() -> None:
         n = busy(a.seconds)
     elif a.kind == "udp":
         n = udp(a.dst, a.seconds)
+    elif a.kind == "churn":
+        n = churn(a.rate, a.seconds)
     else:
         n = junk(a.src, a.ifname, a.seconds, a.vrid)
     print(json.dumps({"kind": a.kind, "count": n, "seconds": a.seconds}))
