@@ -28,6 +28,15 @@ class LabError(Exception):
     pass
 
 
+def require_programs(*names: str) -> None:
+    """A bench compares with its peers: one that is not installed fails it at once, rather than leaving a
+    row empty or out (tools/setup.sh --peers installs every one)."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        raise LabError(f"not installed: {', '.join(missing)} (tools/setup.sh --peers installs them); "
+                       "nothing measured")
+
+
 def ip_cmd(args: list[str], stdin: str | None = None) -> str:
     proc = subprocess.run(["ip", *args], input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode:

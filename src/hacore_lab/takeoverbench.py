@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -85,8 +84,6 @@ def leads_ms(events: list[Seen]) -> list[float]:
 
 class Capture:
     def __init__(self, lab: Lab, seconds: float):
-        if shutil.which("tcpdump") is None:  # without it every wire figure would be silently missing
-            raise netns.LabError("tcpdump is not installed: tools/setup.sh --peers installs it")
         self.path = lab.run_dir / "capture.txt"
         with open(self.path, "wb") as out:
             self.proc = subprocess.Popen(netns.exec_argv(lab, "client", [
@@ -159,17 +156,17 @@ def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None]) 
 
 
 def run(switchovers: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    netns.require_programs("keepalived", "tcpdump")
     out: dict[str, Any] = {"switchovers": switchovers}
-    stacks = {"hacore": run_hacore}
-    if shutil.which("keepalived"):
-        stacks["keepalived"] = run_keepalived
-    for name, fn in stacks.items():
+    for name, fn in (("hacore", run_hacore), ("keepalived", run_keepalived)):
         lab = Lab(f"k{os.getpid()}{name[0]}")
         try:
             out[name] = fn(lab, switchovers, progress)
         finally:
             netns.down(lab)
-    if "keepalived" in out and out["keepalived"]["to_traffic_ms"]["n"]:
+        if not out[name]["to_traffic_ms"].get("n"):  # an empty row is no result: say so, loudly
+            raise netns.LabError(f"{name}: no takeover measured in {switchovers} switchovers (see its log)")
+    if out["keepalived"]["to_traffic_ms"]["n"]:
         out["p50_ratio_keepalived_over_hacore"] = round(
             out["keepalived"]["to_traffic_ms"]["p50"] / out["hacore"]["to_traffic_ms"]["p50"], 2)
     return out
