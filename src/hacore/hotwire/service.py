@@ -24,6 +24,7 @@ from ipaddress import ip_address, ip_interface
 from hacore.config.model import Hotwire as HotwireConfig
 from hacore.hotwire import envelope, status
 from hacore.security.replay import CounterSource, ReplayWindow
+from hacore.support import kerneltime
 from hacore.support.counters import Schema, Spec
 from hacore.support.logfmt import log
 
@@ -63,6 +64,7 @@ class Hotwire:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.hw.interface.encode())
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)  # a resync arrives as a burst
+            s.setsockopt(socket.SOL_SOCKET, kerneltime.SO_TIMESTAMPNS, 1)  # freshness from arrival, below
             s.bind((local, envelope.PORT))
         except OSError as exc:
             s.close()
@@ -98,9 +100,10 @@ class Hotwire:
 
     def _readable(self) -> None:
         assert self.sock is not None
+        offset = kerneltime.real_minus_mono_ns()
         for _ in range(256):  # a sync burst: drain much per wake-up, but let timers run
             try:
-                data, addr = self.sock.recvfrom(65536)
+                data, anc, _flags, addr = self.sock.recvmsg(65536, kerneltime.CMSG_SPACE)
             except BlockingIOError:
                 return
             except OSError:
@@ -109,7 +112,11 @@ class Hotwire:
             if addr[0] != self.remote and ip_address(addr[0].split("%")[0]) != ip_address(self.remote):
                 self.counters.inc("drops", reason="wrong_peer")
                 continue
-            body = self.opener.open(self.remote, data, self.now_us())
+            # Fresh as of its arrival: a datagram that waited in our own socket while this loop was busy
+            # is late by our doing, not the network's (the replay window's tolerance is for the latter).
+            now = self.now_us()
+            arrived = kerneltime.stamped_ns(anc, offset)
+            body = self.opener.open(self.remote, data, now if arrived is None else min(now, arrived // 1000))
             if isinstance(body, str):
                 self.counters.inc("drops", reason=body)
                 continue

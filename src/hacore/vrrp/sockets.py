@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+from hacore.support import kerneltime
 from hacore.vrrp.codec import Expect
 from hacore.vrrp.receive import Received
 
 IPPROTO_VRRP = 112
 GROUP4 = "224.0.0.18"
 GROUP6 = "ff02::12"
-SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>; not exported by Python's socket module
 TOS_CS6 = 0xC0  # DSCP CS6 (network control), as keepalived marks its adverts: queued ahead of bulk traffic
 _CMSG_SPACE = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)
 
@@ -75,7 +75,7 @@ class LinkSockets:
             self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
             self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, TOS_CS6)
             self.tx.bind((src, 0, 0, ifindex))
-        self.rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.rx.setsockopt(socket.SOL_SOCKET, kerneltime.SO_TIMESTAMPNS, 1)
 
     def _open(self) -> socket.socket:
         s = socket.socket(self.family, socket.SOCK_RAW, IPPROTO_VRRP)
@@ -99,23 +99,22 @@ class LinkSockets:
     def drain(self, limit: int = 1024) -> list[Received]:
         """Everything queued now (bounded), oldest first; never blocks."""
         out: list[Received] = []
+        offset = kerneltime.real_minus_mono_ns()
         for _ in range(limit):
             try:
                 data, anc, _flags, addr = self.rx.recvmsg(65535, _CMSG_SPACE)
             except BlockingIOError:
                 break
-            out.append(self._received(data, anc, addr))
+            out.append(self._received(data, anc, addr, offset))
         return out
 
-    def _received(self, data: bytes, anc: list[tuple[int, int, bytes]], addr: tuple[Any, ...]) -> Received:
-        mono_ns, real_ns = time.monotonic_ns(), time.time_ns()
-        arrival = mono_ns
+    def _received(self, data: bytes, anc: list[tuple[int, int, bytes]], addr: tuple[Any, ...],
+                  offset_ns: int) -> Received:
+        mono_ns = time.monotonic_ns()
+        arrival = kerneltime.stamped_ns(anc, offset_ns) or mono_ns
         ttl, dst = -1, self.dst
         for level, kind, value in anc:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                sec, nsec = struct.unpack("@qq", value[:16])
-                arrival = mono_ns - (real_ns - (sec * 1_000_000_000 + nsec))
-            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
+            if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
                 ttl = struct.unpack("@i", value[:4])[0]
             elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
                 dst = value[:16]
