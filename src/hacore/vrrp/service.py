@@ -27,6 +27,7 @@ from hacore.vrrp import pingcheck
 from hacore.vrrp.halinks import HaLinks
 from hacore.vrrp.listener import Listener
 from hacore.vrrp.machine import (
+    Advert,
     Announce,
     Carrier,
     Event,
@@ -212,6 +213,11 @@ class Election:
     def feed(self, event: Event) -> None:
         if self.machine is None:
             return
+        if not isinstance(event, Advert | Refused | Tick):
+            # Every event makes the machine decide, so it must decide on the newest adverts, not on what
+            # it had before the loop got busy: under conntrack churn a sync-state flip, handled while
+            # adverts waited in their socket, timed a live peer out hundreds of times a minute.
+            self._drain_all()
         try:
             for action in self.machine.handle(event, now_us()):
                 self._act(action)
@@ -255,12 +261,16 @@ class Election:
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._drain_all()
+        self.feed(Tick())
+
+    def _drain_all(self) -> None:
+        """The newest state first: what arrived while we were away."""
         try:
-            self.port.drain_all()  # the newest state first: what arrived while we were away
+            self.port.drain_all()
         except Exception:
             self.counters.inc("event_errors")
             logger.exception("drain_failed")
-        self.feed(Tick())
 
     def _on_readable(self, inst: Instance) -> None:
         try:
