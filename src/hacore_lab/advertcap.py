@@ -16,7 +16,8 @@ import socket
 import struct
 import time
 
-from hacore.vrrp.sockets import GROUP4, SO_TIMESTAMPNS
+from hacore.support.kerneltime import SO_TIMESTAMPNS
+from hacore.vrrp.sockets import GROUP4
 
 
 def main() -> None:
