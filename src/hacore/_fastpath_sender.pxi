@@ -22,9 +22,22 @@
 #
 # Every field below is guarded by mu; the thread holds it while it sends, so
 # a new packet, priority or target list is taken whole, and once set_targets
-# returns no send uses a file descriptor Python is about to close.
+# returns no send uses a file descriptor Python is about to close. Two
+# exceptions, so that the calls made all the time cannot keep the thread
+# waiting on a caller preempted inside the lock (priority inheritance helps
+# only a real-time thread): go() that only renews the lease stores it
+# atomically, and stats() reads the counters without the lock (a snapshot a
+# send may straddle: counters only grow).
 
 from libc.stdint cimport int64_t
+
+cdef extern from *:
+    """
+    static inline void hc_store_i64(int64_t* p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+    static inline int64_t hc_load_i64(int64_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+    """
+    void hc_store_i64(int64_t* p, int64_t v) nogil
+    int64_t hc_load_i64(int64_t* p) nogil
 
 cdef extern from "<time.h>" nogil:
     ctypedef long time_t
@@ -157,11 +170,12 @@ cdef void _send_all(snd_state* s, int64_t now) noexcept nogil:
     cdef int64_t ctr = 0
     cdef uint16_t csum
     cdef snd_target* t
-    if now > s.lease_until_ns:
+    if now > hc_load_i64(&s.lease_until_ns):
         if not s.lease_lapsed:
             s.lease_lapsed = True
             s.lease_expiries += 1
         return
+    s.lease_lapsed = False
     if s.hmac:
         ctr = s.ctr_base + now // 1000 - s.ctr_mono0_us
         if ctr <= s.ctr_last:
@@ -387,10 +401,15 @@ cdef class AdvertSender:
         cdef int64_t now
         if not 0 <= priority <= 255 or period_ns <= 0 or lease_ns <= 0:
             raise ValueError("priority 0..255, period and lease > 0")
+        # Only Python writes active, priority and period (its calls are serialised by the GIL): reading
+        # them here is safe, and the usual call - same priority, same period - takes no lock.
+        if self.s.active and priority == self.s.priority and period_ns == self.s.period_ns:
+            hc_store_i64(&self.s.lease_until_ns, _mono_ns() + lease_ns)
+            return False
         with nogil:
             pthread_mutex_lock(&self.s.mu)
             now = _mono_ns()
-            self.s.lease_until_ns = now + lease_ns
+            hc_store_i64(&self.s.lease_until_ns, now + lease_ns)
             self.s.lease_lapsed = False
             now_send = not self.s.active or priority != self.s.priority or period_ns != self.s.period_ns
             self.s.priority = priority
@@ -416,7 +435,7 @@ cdef class AdvertSender:
             pthread_mutex_lock(&self.s.mu)
             if self.s.active and self.s.ntargets:
                 self.s.priority = 0
-                self.s.lease_until_ns = _mono_ns() + 1000000000
+                hc_store_i64(&self.s.lease_until_ns, _mono_ns() + 1000000000)
                 _send_all(self.s, _mono_ns())
             self.s.active = False
             pthread_mutex_unlock(&self.s.mu)
@@ -434,9 +453,8 @@ cdef class AdvertSender:
         self.running = False
 
     def stats(self) -> dict:
-        """Counters, read without stopping the thread: copied under the lock, which is released before
-        any Python object is made (an allocation may run the garbage collector; the thread must not
-        wait for that)."""
+        """Counters, read without the lock (see the top of this file): a CLI polling the node must not be
+        able to keep the thread waiting. Copied first, before any Python object is made."""
         cdef snd_state* s = self.s
         cdef uint64_t c[6]
         cdef int64_t period_ns, worst_ns
@@ -444,16 +462,13 @@ cdef class AdvertSender:
         cdef bint active
         cdef uint64_t hist[SND_BUCKETS]
         cdef uint64_t errs[SND_MAX_TARGETS]
-        with nogil:
-            pthread_mutex_lock(&s.mu)
-            c[0], c[1], c[2], c[3] = s.sent, s.send_errors, s.lease_expiries, s.skipped
-            c[4], c[5] = s.ctr_exhausted, s.wakeups
-            period_ns, worst_ns, priority, last_errno = s.period_ns, s.worst_late_ns, s.priority, s.last_errno
-            active, ntargets = s.active, s.ntargets
-            memcpy(hist, s.hist, sizeof(hist))
-            for i in range(ntargets):
-                errs[i] = s.targets[i].errors
-            pthread_mutex_unlock(&s.mu)
+        c[0], c[1], c[2], c[3] = s.sent, s.send_errors, s.lease_expiries, s.skipped
+        c[4], c[5] = s.ctr_exhausted, s.wakeups
+        period_ns, worst_ns, priority, last_errno = s.period_ns, s.worst_late_ns, s.priority, s.last_errno
+        active, ntargets = s.active, s.ntargets
+        memcpy(hist, s.hist, sizeof(hist))
+        for i in range(min(ntargets, SND_MAX_TARGETS)):
+            errs[i] = s.targets[i].errors
         return {"running": bool(self.running), "sending": bool(active), "priority": priority,
                 "period_ms": period_ns / 1e6, "sent": c[0], "send_errors": c[1], "last_send_errno": last_errno,
                 "lease_expiries": c[2], "skipped_deadlines": c[3], "counter_exhausted": c[4],
