@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from hacore.config.model import AuthMode, Config, Priority
@@ -70,6 +71,8 @@ class Election:
         self.rx = ReceiveFilter(cfg, self.port.version, self._spawn)
         self.links = HaLinks(self.names, self.port, self.rx, self._on_readable)
         self.machine: Machine | None = None
+        self._queue: deque[Event] = deque()  # events fed while one is being handled
+        self._feeding = self._draining = False
         self.waiting: list[str] = []  # what must exist before the election can start
         self.counters = COUNTERS.new()
         self._starting = False  # a start attempt is under way: events ask for another, not a second one
@@ -211,13 +214,38 @@ class Election:
     # -- feeding the machine -----------------------------------------------------------
 
     def feed(self, event: Event) -> None:
+        """One event to the machine. An event fed by an action of the one in hand (a role change that
+        flips the sync state) waits until that one's actions are all done: handled inside them, it could
+        turn the machine around while half of the first change was still to be made."""
         if self.machine is None:
             return
-        if not isinstance(event, Advert | Refused | Tick):
-            # Every event makes the machine decide, so it must decide on the newest adverts, not on what
-            # it had before the loop got busy: under conntrack churn a sync-state flip, handled while
-            # adverts waited in their socket, timed a live peer out hundreds of times a minute.
-            self._drain_all()
+        if self._draining and isinstance(event, Advert | Refused):
+            self._handle(event)  # the adverts that waited, ahead of the event they were drained for
+            return
+        self._queue.append(event)
+        if self._feeding:
+            return
+        self._feeding = True
+        try:
+            while self._queue:
+                event = self._queue.popleft()
+                if not isinstance(event, Advert | Refused | Tick):
+                    # Every event makes the machine decide, so it must decide on the newest adverts, not on
+                    # what it had before the loop got busy: under conntrack churn a sync-state flip,
+                    # handled while adverts waited in their socket, timed a live peer out.
+                    self._draining = True
+                    try:
+                        self._drain_all()
+                    finally:
+                        self._draining = False
+                self._handle(event)
+        finally:
+            self._feeding = False
+            self._rearm()
+
+    def _handle(self, event: Event) -> None:
+        if self.machine is None:
+            return
         try:
             for action in self.machine.handle(event, now_us()):
                 self._act(action)
@@ -226,8 +254,6 @@ class Election:
         except Exception:
             self.counters.inc("event_errors")
             logger.exception("event_failed", extra={"fields": {"event": type(event).__name__}})
-        finally:
-            self._rearm()
 
     def _act(self, action: object) -> None:
         m = self.machine
