@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from hacore.vrrp.machine import (
+    DAMP_CALM_US,
     Advert,
     Announce,
     Announced,
@@ -495,3 +496,29 @@ def test_a_backup_gives_the_peer_a_whole_wait_from_when_it_yielded() -> None:
     assert not [a for a in m.handle(Tick(), t + 3 * MS) if isinstance(a, Transition)]
     assert m.deadline_us() == t + d
     assert [a.reason for a in m.handle(Tick(), t + d) if isinstance(a, Transition)] == ["peer timeout"]
+
+
+def test_a_spare_that_keeps_yielding_at_once_waits_longer_and_calms_down() -> None:
+    """Each takeover for a peer timeout that yields to the live peer within a few delays doubles the wait
+    (at most DAMP_MAX delays); a calm spell restores it. A storm of late adverts costs a few flaps."""
+    d = 10 * MS
+    high = Machine(Params(LINKS, True, d, 0), 0)
+    m = Machine(Params(LINKS, False, d, 0, local_ips={(lk, 4): IPS["n2"] for lk in LINKS}), 0)
+    m.handle(Tick(), 0)
+    t = 0
+    waits = []
+    for _ in range(5):
+        for lk in LINKS:  # the peer is heard, then falls silent: the spare takes over when its wait ends
+            m.handle(Advert(lk, IPS["n1"], high.priority(), d, t), t)
+        deadline = m.deadline_us()
+        assert deadline is not None
+        waits.append(deadline - t)
+        acts = m.handle(Tick(), deadline)
+        assert [a.reason for a in acts if isinstance(a, Transition)] == ["peer timeout"]
+        t = deadline + MS  # the live peer's next advert: yield at once
+        m.handle(Advert("lan1", IPS["n1"], high.priority(), d, t), t)
+        assert m.role == Role.BACKUP
+    assert waits == [d, 2 * d, 4 * d, 8 * d, 8 * d] and m.counters["flaps"] == 5
+    calm = t + DAMP_CALM_US
+    m.handle(Advert("lan1", IPS["n1"], high.priority(), d, calm), calm)
+    assert m.deadline_us() == calm + d

@@ -24,6 +24,16 @@ from hacore.support.counters import Schema, Spec
 from hacore.vrrp import timing
 from hacore.vrrp.rank import Rank
 
+# Flap damping: a spare that took over and yielded to the peer within FLAP_WITHIN delays did so on a
+# late advert, not a dead master; each such flap doubles its wait (at most DAMP_MAX times the delay),
+# and DAMP_CALM_US without one restores the configured wait. Under a load the box cannot carry at the
+# configured delay the spare flaps a few times, not hundreds, and a real failure then is seen at most
+# DAMP_MAX delays late.
+PEER_TIMEOUT = "peer timeout"
+FLAP_WITHIN = 4
+DAMP_MAX = 8
+DAMP_CALM_US = 10_000_000
+
 # The history's words for a split brain's start and end (the console draws the episode between them).
 SPLIT_BRAIN = "split brain: both nodes master, no advert from the peer on any HA link"
 SPLIT_BRAIN_OVER = "split brain over"
@@ -38,6 +48,7 @@ COUNTERS = Schema(
     Spec("drops_unknown_link", "adverts for a link that is not an HA link"),
     Spec("drops_own_advert", "our own adverts heard back"),
     Spec("drops_stale_advert", "adverts reordered behind a newer one"),
+    Spec("flaps", "takeovers for a peer timeout that yielded to the peer at once (each doubles the wait)"),
     Spec("resign_maintenance", "hand-overs started by maintenance"),
     Spec("resign_shutdown", "hand-overs started by a shutdown"),
     Spec("takeovers_held_back", "takeovers not made because a live master's adverts fail authentication here"),
@@ -236,6 +247,8 @@ class Machine:
         self._refused_us: int | None = None  # the newest advert refused for its authentication
         self.held_back = ""  # why this backup does not take over although it hears no valid advert
         self.holding = False  # a new master's adverts wait for Announced (its VIPs and first announcement)
+        self._took_over_us: int | None = None  # when this master took over for a peer timeout
+        self._damp, self._damped_at_us = 1, 0  # flap damping: delays a backup waits, and since when
 
     # -- derived values ---------------------------------------------------------
 
@@ -273,14 +286,21 @@ class Machine:
             return None
         return h
 
+    def _damping(self, now_us: int) -> int:
+        """How many delays a backup waits now (1 unless it has been flapping)."""
+        if self._damp > 1 and now_us - self._damped_at_us >= DAMP_CALM_US:
+            self._damp = 1
+        return self._damp
+
     def _stale_at_us(self, h: _Heard) -> int:
         """When the peer counts as gone if nothing newer than h comes. A backup gives it a whole wait from
         the moment it became backup too (RFC 5798 6.4.2 sets Master_Down_Timer on entering Backup): an
         advert that made a master yield but was read late must not time the peer out again at once - under
         load that turned one late advert into hundreds of flaps, each one costing the load that made the
         next advert late."""
-        since = max(h.arrival_us, self.last_change_us) if self.role == Role.BACKUP else h.arrival_us
-        return since + self._master_down_us(h)
+        if self.role != Role.BACKUP:
+            return h.arrival_us + self._master_down_us(h)
+        return max(h.arrival_us, self.last_change_us) + self._master_down_us(h) * self._damping(self.handled_us)
 
     def _peer(self, now_us: int) -> _Heard | None:
         """The peer acting as master: heard recently on a link with carrier, and
@@ -305,6 +325,11 @@ class Machine:
         old = self.role
         if (old, new) not in TRANSITIONS:
             raise RuntimeError(f"illegal transition {old} -> {new} ({reason})")
+        if old == Role.MASTER and new == Role.BACKUP and self._took_over_us is not None and (
+                now_us - self._took_over_us < FLAP_WITHIN * self.p.update_trigger_delay_us):
+            self._damp, self._damped_at_us = min(self._damp * 2, DAMP_MAX), now_us
+            self.counters.inc("flaps")
+        self._took_over_us = now_us if new == Role.MASTER and reason == PEER_TIMEOUT else None
         self.role = new
         self.last_change_us = now_us
         self.counters.inc(f"to_{new}")
@@ -511,7 +536,7 @@ class Machine:
         dark = [lk for lk in self.heard if not self.carrier[lk]]
         if dark and all(not self.carrier[lk] for lk in self.heard):
             return "link down " + ", ".join(dark)
-        return "peer timeout"
+        return PEER_TIMEOUT
 
     def _peer_status_fresh(self, now_us: int) -> PeerStatus | None:
         """The peer's status on the hotwire if it came within the delay: the one freshness rule for it."""
