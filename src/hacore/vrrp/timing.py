@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from hacore.vrrp.codec import V3_MAX_INTERVAL_CS
 
-# The lease: how long the thread keeps sending without hearing from the control plane. The asyncio
-# loop woke up to 119 ms late under a forwarding flood (issue 9's soak), and a lease the loop can miss
-# while merely busy would turn load into the very false failover the thread exists to prevent; twice
-# that is the floor. Above it, one delay: a wedged control plane is silent within about a delay more
-# than a dead node would be.
-LEASE_MIN_US = 250_000
+# The lease: how long the thread keeps sending without hearing from the control plane. A lease the
+# loop can miss while merely busy turns load into the very false failover the thread exists to prevent.
+# The asyncio loop woke up to 119 ms late under a forwarding flood (issue 9's soak), and up to 357 ms
+# under busy CPUs + a flood + 40k/s conntrack churn (issue 21's floor soak, where a 250 ms lease lapsed:
+# 66 false failovers a minute at 0.01 s); a second is the floor. Above it, one delay: a wedged control
+# plane is silent within about a second more than a dead node would be.
+LEASE_MIN_US = 1_000_000
 ADVERTS_PER_DELAY = 4  # adverts sent within one delay
 ANNOUNCED_PER_DELAY = 3  # the announced Max Adver Int is a third of the delay
 
