@@ -86,9 +86,13 @@ def main(kind: str, json_path: str, readme: str) -> None:
                             ("floor", [r for r in data["rows"] if r["part"] == "floor"])):
             if rows:
                 _replace(readme, block, adverts_table({"rows": rows}))
+    elif kind == "failover":  # so is the failover at each stack's floor
+        for block, rows in (("failover", [r for r in data["rows"] if r.get("case_key") != "floor"]),
+                            ("failover-floor", [r for r in data["rows"] if r.get("case_key") == "floor"])):
+            if rows:
+                _replace(readme, block, failover_table(data | {"rows": rows}))
     else:
-        tables = {"failover": failover_table, "sync": sync_table, "takeover": takeover_table,
-                  "sender": sender_table}
+        tables = {"sync": sync_table, "takeover": takeover_table, "sender": sender_table}
         _replace(readme, kind, tables[kind](data))
 
 

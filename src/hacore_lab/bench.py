@@ -123,7 +123,8 @@ def run(runs: int, progress: Callable[[str], None], seed: int | None = None,
                 phases.append(round(phase * 1e3, 1))
                 survived += bool(r.stream["survived"])
                 udp_kept += sum(s.startswith("udp ") for s in r.server_saw) == 1
-            rows.append({"case": case.name, "stack": stack, "master_down_ms": round(master_down_s(stack, case) * 1e3),
+            rows.append({"case": case.name, "case_key": case.key, "stack": stack,
+                         "master_down_ms": round(master_down_s(stack, case) * 1e3),
                          "outage_ms": outages, "phase_ms": phases, "p50_ms": statistics.median(outages),
                          "p99_ms": percentile(outages, 99), "max_ms": max(outages),
                          "tcp_lost": runs - survived, "udp_port_kept": udp_kept, "runs": runs})
