@@ -110,13 +110,18 @@ def run(runs: int, progress: Callable[[str], None], seed: int | None = None,
     rows = []
     for case in (c for c in CASES if c.key in cases):
         for stack, fn in stacks.items():
-            outages, phases, survived, udp_kept = [], [], 0, 0
+            outages, phases, survived, udp_kept, failed = [], [], 0, 0, []
             for n in range(runs):
                 lab = Lab(f"b{os.getpid()}{list(STACKS).index(stack)}{n}")
                 phase = rng.uniform(0, advert_interval_s(stack, case))
                 progress(f"{case.name}: {stack} run {n + 1}/{runs} (fault at advert phase {phase * 1e3:.0f} ms)")
                 try:
                     r = fn(lab, case, phase)
+                except (AssertionError, TimeoutError, netns.LabError) as exc:
+                    # A stack that cannot hold still before the fault is a finding, not a crash of the bench.
+                    progress(f"{case.name}: {stack} run {n + 1} not measured: {exc}")
+                    failed.append(str(exc))
+                    continue
                 finally:
                     netns.down(lab)
                 outages.append(r.outage_ms)
@@ -125,21 +130,31 @@ def run(runs: int, progress: Callable[[str], None], seed: int | None = None,
                 udp_kept += sum(s.startswith("udp ") for s in r.server_saw) == 1
             rows.append({"case": case.name, "case_key": case.key, "stack": stack,
                          "master_down_ms": round(master_down_s(stack, case) * 1e3),
-                         "outage_ms": outages, "phase_ms": phases, "p50_ms": statistics.median(outages),
-                         "p99_ms": percentile(outages, 99), "max_ms": max(outages),
-                         "tcp_lost": runs - survived, "udp_port_kept": udp_kept, "runs": runs})
+                         "outage_ms": outages, "phase_ms": phases,
+                         "p50_ms": statistics.median(outages) if outages else None,
+                         "p99_ms": percentile(outages, 99) if outages else None,
+                         "max_ms": max(outages) if outages else None,
+                         "tcp_lost": len(outages) - survived, "udp_port_kept": udp_kept, "runs": len(outages),
+                         "not_measured": failed})
     for row in rows:
         base = next(r for r in rows if r["case"] == row["case"] and r["stack"] == "hacore")
-        row["p50_vs_hacore"] = round(row["p50_ms"] / base["p50_ms"], 2)
+        row["p50_vs_hacore"] = (round(row["p50_ms"] / base["p50_ms"], 2)
+                                if row["p50_ms"] is not None and base["p50_ms"] else None)
     return {"runs": runs, "rows": rows}
 
 
 def markdown(report: dict[str, Any]) -> str:
     lines = ["| case | stack | master down (configured) | outage p50 | p99 | max | p50 vs hacore | TCP connections "
              "lost | UDP flows kept their port |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f} ms"
+
     for r in report["rows"]:
-        lines.append(f"| {r['case']} | {r['stack']} | {r['master_down_ms']} ms | {r['p50_ms']:.0f} ms | "
-                     f"{r['p99_ms']:.0f} ms | {r['max_ms']:.0f} ms | {r['p50_vs_hacore']:.2f}x | "
+        failed = r.get("not_measured") or []
+        stack = r["stack"] + (f" ({len(failed)} runs not measured: {failed[0]})" if failed else "")
+        ratio = "-" if r["p50_vs_hacore"] is None else f"{r['p50_vs_hacore']:.2f}x"
+        lines.append(f"| {r['case']} | {stack} | {r['master_down_ms']} ms | {ms(r['p50_ms'])} | "
+                     f"{ms(r['p99_ms'])} | {ms(r['max_ms'])} | {ratio} | "
                      f"{r['tcp_lost']}/{r['runs']} | {r['udp_port_kept']}/{r['runs']} |")
     lines += ["", f"{report['runs']} runs per row, the fault at a random phase of the advert cycle; p99 is the "
                   "nearest-rank percentile (with few runs, the maximum)."]
