@@ -246,3 +246,13 @@ def test_wire_round_trip_and_refusals() -> None:
         junk = bytes(rng.randrange(256) for _ in range(rng.randrange(80)))
         assert isinstance(envelope.unseal(KEY, junk), str)
         assert isinstance(wire.decode(junk), (str, *wire._FORMATS, Data))
+
+
+def test_changes_before_the_resync_a_new_term_owes_are_not_applied_to_a_table_they_do_not_fit() -> None:
+    r = Receiver(0)
+    ready, _ = r.on_message(Keepalive(7, 1, 1), 0)  # a new term: its table comes when asked
+    assert r.tick(0) == [Request(7, 0, 0)]
+    ready, _ = r.on_message(Data(7, 1, 1, 0, b"delta"), 10)  # a change made before the resync began
+    assert ready == [] and r.counters["superseded"] == 1
+    ready, _ = r.on_message(Data(7, 2, 2, FLAG_BEGIN | FLAG_END, b"[]"), 20)
+    assert [d.seq for d in ready] == [2] and r.complete

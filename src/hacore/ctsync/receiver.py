@@ -28,6 +28,7 @@ RECEIVER_COUNTERS = Schema(
     Spec("pending_full", "out-of-order datagrams dropped: too many held"),
     Spec("gap_requests", "ranges asked for again"),
     Spec("resync_requests", "full resyncs asked for"),
+    Spec("superseded", "datagrams not applied: a resync asked for and not begun restates them"),
     Spec("unexpected", "messages a backup does not expect (requests, reports)"),
 )
 
@@ -95,11 +96,17 @@ class Receiver:
         while self.expected in self.pending:
             ready.append(self.pending.pop(self.expected))
             self.expected += 1
+        applied = []
         for r in ready:
             if r.flags & FLAG_BEGIN:
                 self.base, self.resynced, self.want_resync = r.seq, False, False
+            if self.want_resync:  # changes to a table this copy does not have yet: the resync restates them
+                self.counters.inc("superseded")
+                continue
             if r.flags & FLAG_END and r.base == self.base:
                 self.resynced = True
+            applied.append(r)
+        ready = applied
         if not self.pending and self.expected >= self.peer_next:
             self.asked_us = None  # the gap is closed
         return ready, self._ask(now_us) + self._report(now_us, REPORT_MIN_US)
