@@ -3,12 +3,12 @@ advert port (VRRP on every HA link), the receive filter, the ping checks
 and the HA links as netlink reports them; tells its Listener (the node's
 composition root) what the machine decided.
 
-Rules: the machine decides; this module does the I/O. Whenever the loop
-wakes, sockets are drained before a timer acts, so after a stall the newest
-state wins. An error in handling one event is logged and counted and never
-leaves the timer unarmed. The election waits, instead of failing, until
-every HA interface and its address exist, and follows links that are
-deleted and re-created.
+Rules: the machine decides; this module does the I/O. Sockets are drained
+before the machine decides on anything but an advert (a timer, the sync
+state, the hotwire), so after a stall the newest state wins. An error in
+handling one event is logged and counted and never leaves the timer
+unarmed. The election waits, instead of failing, until every HA interface
+and its address exist, and follows links that are deleted and re-created.
 """
 
 from __future__ import annotations
@@ -214,9 +214,9 @@ class Election:
     # -- feeding the machine -----------------------------------------------------------
 
     def feed(self, event: Event) -> None:
-        """One event to the machine. An event fed by an action of the one in hand (a role change that
-        flips the sync state) waits until that one's actions are all done: handled inside them, it could
-        turn the machine around while half of the first change was still to be made."""
+        """One event to the machine. One fed by an action of the event in hand (a role change flipping the
+        sync state) waits until those actions are done: inside them it could turn the machine around
+        mid-change. Any other event is decided on the newest adverts: those waiting are drained first."""
         if self.machine is None:
             return
         if self._draining and isinstance(event, Advert | Refused):
@@ -229,15 +229,8 @@ class Election:
         try:
             while self._queue:
                 event = self._queue.popleft()
-                if not isinstance(event, Advert | Refused | Tick):
-                    # Every event makes the machine decide, so it must decide on the newest adverts, not on
-                    # what it had before the loop got busy: under conntrack churn a sync-state flip,
-                    # handled while adverts waited in their socket, timed a live peer out.
-                    self._draining = True
-                    try:
-                        self._drain_all()
-                    finally:
-                        self._draining = False
+                if not isinstance(event, Advert | Refused):
+                    self._drain_all()
                 self._handle(event)
         finally:
             self._feeding = False
@@ -287,16 +280,17 @@ class Election:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._drain_all()
         self.feed(Tick())
 
     def _drain_all(self) -> None:
-        """The newest state first: what arrived while we were away."""
+        self._draining = True  # the newest state first: what arrived while we were away
         try:
             self.port.drain_all()
         except Exception:
             self.counters.inc("event_errors")
             logger.exception("drain_failed")
+        finally:
+            self._draining = False
 
     def _on_readable(self, inst: Instance) -> None:
         try:
