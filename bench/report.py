@@ -4,6 +4,7 @@
     python bench/report.py failover RESULTS.json bench/README.md  (hacore bench failover --json)
     python bench/report.py sync RESULTS.json bench/README.md      (hacore bench sync --json)
     python bench/report.py takeover RESULTS.json bench/README.md  (hacore bench takeover --json)
+    python bench/report.py flows RESULTS.json bench/README.md     (hacore bench flows --json)
     python bench/report.py adverts RESULTS.json bench/README.md   (hacore bench adverts --json)
     python bench/report.py sender RESULTS.json bench/README.md    (bench/sender_cost.py --json)
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from hacore_lab.advertbench import markdown as adverts_table
 from hacore_lab.bench import markdown as failover_table
+from hacore_lab.flowbench import markdown as flows_table
 from hacore_lab.syncbench import markdown as sync_table
 from hacore_lab.takeoverbench import markdown as takeover_table
 from sender_cost import markdown as sender_table  # bench/ is this script's directory
@@ -92,7 +94,7 @@ def main(kind: str, json_path: str, readme: str) -> None:
             if rows:
                 _replace(readme, block, failover_table(data | {"rows": rows}))
     else:
-        tables = {"sync": sync_table, "takeover": takeover_table, "sender": sender_table}
+        tables = {"sync": sync_table, "takeover": takeover_table, "sender": sender_table, "flows": flows_table}
         _replace(readme, kind, tables[kind](data))
 
 

@@ -62,35 +62,47 @@ def advert_interval_s(stack: str, case: Case) -> float:
     return case.delay_s / ADVERTS_PER_DELAY if stack == "hacore" else case.advert_int_s
 
 
-def _has_vip(lab: Lab, node: str) -> bool:
+def has_vip(lab: Lab, node: str) -> bool:
     return VIP_INT in faults.addresses(lab, node, "lan2")
 
 
 def _measure(lab: Lab, expect_s: float, phase_s: float) -> failover.Result:
-    wait_until(lambda: _has_vip(lab, "node1") and not _has_vip(lab, "node2"), 15 + 5 * expect_s,
+    wait_until(lambda: has_vip(lab, "node1") and not has_vip(lab, "node2"), 15 + 5 * expect_s,
                what="node1 to hold the VIPs alone")
     return failover.measure(
         lab, fail=lambda: faults.go_dark(lab, "node1"),
-        taken_over=lambda: time.time() if _has_vip(lab, "node2") else None,
-        expect_s=expect_s, stable=lambda: _has_vip(lab, "node1"), extra_baseline_s=phase_s)
+        taken_over=lambda: time.time() if has_vip(lab, "node2") else None,
+        expect_s=expect_s, stable=lambda: has_vip(lab, "node1"), extra_baseline_s=phase_s)
 
 
-def run_hacore(lab: Lab, case: Case, phase_s: float) -> failover.Result:
+def start_hacore(lab: Lab, case: Case) -> None:
+    """The lab with hacore on both nodes, node2's copy of the conntrack table complete."""
     netns.up(lab, delay_s=case.delay_s, ipv6=False, timing='realtime = "fifo"' if case.realtime else "")
     for node in NODES:
         netns.start_daemon(lab, node)
     wait_until(lambda: request(lab.socket("node2"), "info")["sync"].get("complete"), 15,
                what="node2's copy complete")
+
+
+def start_keepalived(lab: Lab, case: Case, with_conntrackd: bool) -> dict[str, Keepalived]:
+    """The lab with keepalived (and conntrackd, committed by its notify script) on both nodes."""
+    netns.up(lab, ipv6=False)
+    notify = {n: str(Conntrackd(lab, n).script) for n in NODES} if with_conntrackd else {}
+    rt = "vrrp_rt_priority 50\n" if case.realtime else ""
+    started = {}
+    for node, priority in (("node1", 200), ("node2", KEEPALIVED_BACKUP_PRIORITY)):
+        conf = config(3, priority, case.advert_int_s, links=("lan1", "lan2"), notify=notify.get(node, ""))
+        started[node] = Keepalived(lab, node, conf.replace("global_defs {\n", "global_defs {\n" + rt))
+    return started
+
+
+def run_hacore(lab: Lab, case: Case, phase_s: float) -> failover.Result:
+    start_hacore(lab, case)
     return _measure(lab, case.delay_s, phase_s)
 
 
 def _keepalived(lab: Lab, case: Case, phase_s: float, with_conntrackd: bool) -> failover.Result:
-    netns.up(lab, ipv6=False)
-    notify = {n: str(Conntrackd(lab, n).script) for n in NODES} if with_conntrackd else {}
-    rt = "vrrp_rt_priority 50\n" if case.realtime else ""
-    for node, priority in (("node1", 200), ("node2", KEEPALIVED_BACKUP_PRIORITY)):
-        conf = config(3, priority, case.advert_int_s, links=("lan1", "lan2"), notify=notify.get(node, ""))
-        Keepalived(lab, node, conf.replace("global_defs {\n", "global_defs {\n" + rt))
+    start_keepalived(lab, case, with_conntrackd)
     return _measure(lab, master_down_s("keepalived", case) + 0.2, phase_s)
 
 

@@ -120,6 +120,24 @@ def bench_failover(ctx: click.Context, runs: int, seed: int | None, cases: tuple
     return _bench(lambda: failover_bench.run(runs, _progress, seed, cases), failover_bench.markdown)
 
 
+@command(bench, "flows")
+@click.option("--runs", type=click.IntRange(1, 50), default=5, show_default=True, help="runs per fault and stack")
+@click.option("--tcp", type=click.IntRange(1, 20_000), default=2000, show_default=True, help="TCP connections")
+@click.option("--udp", type=click.IntRange(1, 20_000), default=1000, show_default=True, help="UDP flows")
+@click.option("--udp-rate", type=click.FloatRange(100, 50_000), default=10_000, show_default=True,
+              help="UDP datagrams per second, all flows together")
+@click.option("--fault", "which", type=click.Choice(["kill", "switchover"]), multiple=True,
+              default=("kill", "switchover"), show_default=True, help="which faults (repeatable)")
+@click.option("--seed", type=int, default=None, help="seed of the random fault phases (to repeat a run)")
+def bench_flows(ctx: click.Context, runs: int, tcp: int, udp: int, udp_rate: float, which: tuple[str, ...],
+                seed: int | None) -> tuple[Any, str]:
+    """Thousands of flows through the SNAT pair at 0.01 s: hacore beside keepalived + conntrackd at its floor."""
+    from hacore_lab import flowbench
+
+    load = flowbench.Load(tcp=tcp, udp=udp, udp_rate=udp_rate)
+    return _bench(lambda: flowbench.run(runs, load, _progress, seed, which), flowbench.markdown)
+
+
 @command(bench, "sync")
 @click.option("--flows", "sizes", type=click.IntRange(1000, 500_000), multiple=True, default=(100_000, 250_000),
               show_default=True, help="flows in the burst (repeatable)")
