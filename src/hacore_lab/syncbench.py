@@ -8,7 +8,10 @@ second), how many it still lacks at the deadline (lost in the burst), the
 replication lag of small batches (p50/p99), and the time from the takeover
 decision to a complete kernel table on the spare: hacore writes through, so
 that is the wait for writes in flight; conntrackd keeps an external cache
-that the notify script commits (`conntrackd -c`) at takeover.
+that the notify script commits (`conntrackd -c`) at takeover. The pace to
+beat is the spare's kernel alone: the same burst written straight into
+node2's kernel in a lab of its own, no stack running (hacore_lab.ctfill's
+own timing, its start-up excluded).
 
 Rules: every run builds its own lab and removes it, also on failure; each
 wait has a deadline; counts come from the kernel (`conntrack -C`) and from
@@ -144,12 +147,29 @@ def _burst_and_takeover(stack: Stack, size: int) -> dict[str, Any]:
     return {**burst, "takeover_to_table_ms": round(took_ms, 1), "kernel_entries_at_takeover": entries}
 
 
+def kernel_alone(size: int) -> dict[str, Any]:
+    """The burst written straight into node2's kernel, nothing else running: what a spare could insert."""
+    lab = Lab(f"s{os.getpid()}k{size // 1000}")
+    try:
+        netns.up(lab, ipv6=False)
+        out = netns.run_in(lab, "node2", [sys.executable, "-m", "hacore_lab.ctfill", "--count", str(size)]).stdout
+        seconds = json.loads(out)["seconds"]
+    finally:
+        netns.down(lab)
+    return {"seconds": seconds, "flows_per_s": round(size / seconds)}
+
+
 def run(sizes: tuple[int, ...], progress: Callable[[str], None]) -> dict[str, Any]:
-    """Each stack: the lag of small batches (a lab of its own), then a burst of each size (a lab each: the
-    kernel's table holds at most nf_conntrack_max, 262,144 here, per namespace)."""
+    """The spare's kernel alone for each size, then each stack: the lag of small batches (a lab of its own),
+    then a burst of each size (a lab each: the kernel's table holds at most nf_conntrack_max, 262,144 here,
+    per namespace)."""
     netns.require_programs("conntrackd")
     stacks: list[type[Stack]] = [Hacore, ConntrackdStack]
     rows, lags = [], {}
+    kernel = {}
+    for size in sizes:
+        progress(f"the spare's kernel alone: {size:,} flows in one burst")
+        kernel[str(size)] = kernel_alone(size)
     for cls in stacks:
         progress(f"{cls.name}: replication lag of {LAG_BATCHES} batches of {LAG_BATCH} flows")
         lag = _in_lab(cls, "lag", lambda st: {"lag_ms": _lags(st, 0)})["lag_ms"]
@@ -158,17 +178,25 @@ def run(sizes: tuple[int, ...], progress: Callable[[str], None]) -> dict[str, An
             progress(f"{cls.name}: {size:,} flows in one burst, then the takeover")
             rows.append({"stack": cls.name, **_in_lab(cls, str(size // 1000),
                                                      lambda st, n=size: _burst_and_takeover(st, n))})
-    return {"rows": rows, "lag": lags}
+    for row in rows:
+        alone = kernel[str(row["flows"])]["flows_per_s"]
+        row["vs_kernel_alone"] = round(row["flows_per_s"] / alone, 2) if row["flows_per_s"] else None
+    return {"rows": rows, "lag": lags, "kernel": kernel}
 
 
 def markdown(report: dict[str, Any]) -> str:
     lines = ["| flows in the burst | stack | on the spare in (hacore: its kernel; conntrackd: its cache) | flows/s | "
-             "lost at the deadline | takeover decision -> complete kernel table | entries in the spare's kernel "
-             "then |", "|---:|---|---:|---:|---:|---:|---:|"]
+             "vs the spare's kernel alone | lost at the deadline | takeover decision -> complete kernel table | "
+             "entries in the spare's kernel then |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    kernel = report.get("kernel", {})
+    for size, k in kernel.items():
+        lines.append(f"| {int(size):,} | the spare's kernel alone (ctnetlink, no stack) | {k['seconds']:.2f} s | "
+                     f"{k['flows_per_s']:,} | 1.00x | - | - | - |")
     for r in report["rows"]:
         rep = f"{r['replicated_s']:.2f} s" if r["replicated_s"] else "not within the deadline"
         rate = f"{r['flows_per_s']:,}" if r["flows_per_s"] else "-"
-        lines.append(f"| {r['flows']:,} | {r['stack']} | {rep} | {rate} | {r['lost']:,} | "
+        ratio = f"{r['vs_kernel_alone']:.2f}x" if r.get("vs_kernel_alone") else "-"
+        lines.append(f"| {r['flows']:,} | {r['stack']} | {rep} | {rate} | {ratio} | {r['lost']:,} | "
                      f"{r['takeover_to_table_ms']:,.1f} ms | {r['kernel_entries_at_takeover']:,} |")
     lines += ["", "| stack | replication lag p50 | p99 |", "|---|---:|---:|"]
     for stack, lag in report["lag"].items():
