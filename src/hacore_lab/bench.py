@@ -27,7 +27,7 @@ from hacore.vrrp.timing import ADVERTS_PER_DELAY
 from hacore_lab import failover, faults, netns
 from hacore_lab.conntrackd import Conntrackd
 from hacore_lab.keepalived import Keepalived, config
-from hacore_lab.topology import NODES, Lab
+from hacore_lab.topology import NODES, REALTIME, Lab
 from hacore_lab.wait import wait_until
 
 VIP_INT = "203.0.113.1/24"
@@ -40,7 +40,7 @@ class Case:
     name: str
     delay_s: float  # hacore UPDATE_TRIGGER_DELAY
     advert_int_s: float  # keepalived advert_int (VRRPv3)
-    realtime: bool = False  # hacore: node.timing.realtime = "fifo"; keepalived: vrrp_rt_priority
+    realtime: bool = False  # hacore: topology.REALTIME (sender and spare loop); keepalived: vrrp_rt_priority
 
 
 CASES = (
@@ -77,7 +77,7 @@ def _measure(lab: Lab, expect_s: float, phase_s: float) -> failover.Result:
 
 def start_hacore(lab: Lab, case: Case) -> None:
     """The lab with hacore on both nodes, node2's copy of the conntrack table complete."""
-    netns.up(lab, delay_s=case.delay_s, ipv6=False, timing='realtime = "fifo"' if case.realtime else "")
+    netns.up(lab, delay_s=case.delay_s, ipv6=False, timing=REALTIME if case.realtime else "")
     for node in NODES:
         netns.start_daemon(lab, node)
     wait_until(lambda: request(lab.socket("node2"), "info")["sync"].get("complete"), 15,

@@ -10,7 +10,7 @@ import click
 from hacore.cli.kit import Failure, command
 from hacore.config.validate import UTD_MAX_S, UTD_MIN_S, UTD_MIN_WITHOUT_RT_S
 from hacore_lab import demo, netns, webconsole
-from hacore_lab.topology import NODES, Lab
+from hacore_lab.topology import NODES, REALTIME, Lab
 
 name_option = click.option("--name", default="lab", show_default=True, help="lab name (namespace prefix hacore-NAME-)")
 
@@ -25,12 +25,13 @@ def lab() -> None:
 
 
 realtime_option = click.option("--realtime", type=click.Choice(["off", "fifo"]), default="off", show_default=True,
-                               help="the daemons' sender at real-time priority (node.timing.realtime); "
-                                    "fifo allows delays down to 0.01 s")
+                               help="the daemons' sender, and the spare's election loop, at real-time "
+                                    "priority (node.timing.realtime, realtime_spare); fifo allows delays down to "
+                                    "0.01 s")
 
 
 def _timing(realtime: str) -> str:
-    return f'realtime = "{realtime}"' if realtime != "off" else ""
+    return REALTIME if realtime != "off" else ""
 
 
 def _up(the_lab: Lab, web: bool = False, realtime: str = "off") -> dict[str, Any]:

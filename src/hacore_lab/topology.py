@@ -41,6 +41,8 @@ INT_VIP = "203.0.113.1/24"
 INT_VIP6 = "2001:db8:200::1/64"
 CLIENT = "203.0.113.10"
 CLIENT6 = "2001:db8:200::10"
+# [node.timing] at real-time priority: the sender thread, and the spare's election loop one below it.
+REALTIME = 'realtime = "fifo"\nrealtime_spare = true'
 CLIENT_MGMT = "192.0.2.10/24"  # on the inside segment: both nodes' own addresses, VIPs or none
 NODE_ADDR = {
     "node1": {"lan1": ["198.51.100.102/24", "2001:db8:100::102/64"], "lan2": ["192.0.2.141/24"],

@@ -274,6 +274,23 @@ def test_timing_settings_are_checked_and_off_by_default() -> None:
         "node.timing.cpu_affinity[1]: not a CPU number: -2"]
 
 
+def test_the_spare_loop_at_real_time_priority_needs_the_sender_there_and_room_below_it() -> None:
+    assert model.Timing().realtime_spare is False
+
+    def no_sender_rt(data: dict[str, Any]) -> None:
+        data["node"]["timing"] = {"realtime_spare": True}
+
+    def no_room(data: dict[str, Any]) -> None:
+        data["node"]["timing"] = {"realtime": "fifo", "realtime_priority": 1, "realtime_spare": True}
+
+    assert _mutate("node.timing", no_sender_rt) == [
+        'node.timing.realtime_spare: needs node.timing.realtime = "fifo" or "rr" (the loop runs one priority '
+        "below the sender thread)"]
+    assert _mutate("node.timing", no_room) == [
+        "node.timing.realtime_priority: must be 2..99 with realtime_spare (the spare's loop runs one below the "
+        "sender)"]
+
+
 def test_a_delay_under_three_centiseconds_needs_the_sender_at_real_time_priority() -> None:
     data = node1_data()
     data["cluster"].update(update_trigger_delay_s=0.01, delay_warn_below_s=0.01)

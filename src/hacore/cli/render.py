@@ -17,7 +17,7 @@ import click
 INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintainance", "node", "priority", "rank",
               "peer_rank", "ssh_keys", "sync_endpoint", "last_sync", "conntrack_sync", "split_brain", "peers",
               "vips", "vips_held", "update_trigger_delay_s", "auth",
-              "advert_sender", "advert_rx_path", "loop_lateness", "memory_lock",
+              "advert_sender", "advert_rx_path", "spare_loop", "loop_lateness", "memory_lock",
               "failovers", "takeover_steps", "nat_rules",
               "managed_interfaces", "effect_errors", "vip_errors", "link_problems", "hotwire_error", "config_digest")
 
@@ -99,6 +99,10 @@ def info(data: dict[str, Any], colour: bool = False) -> str:
         data = {**data, "advert_sender": sender_text(data["advert_sender"])}
     if "advert_rx" in data:
         data = {**data, "advert_rx_path": rx_text(data["advert_rx"])}
+    if "spare_loop" in data:
+        sl = data["spare_loop"]
+        data = {**data, "spare_loop": sl["state"] + (f"; {sl['runaway_demotions']} runaway demotions"
+                                                      if sl["runaway_demotions"] else "")}
     if "loop_lateness" in data:
         lag = data["loop_lateness"]
         data = {**data, "loop_lateness": f"worst {lag['worst_ms']:g} ms, p99 {lag['p99_last_minute_ms']:g} ms "

@@ -93,8 +93,9 @@ class Timing:
     vrrp_cpu_affinity and memory locking are the model). Opt-in except the sender and the filter."""
 
     sender: SenderKind = local(SenderKind.THREAD)
-    realtime: Realtime = local(Realtime.OFF)  # for the sender thread only, never the whole daemon
+    realtime: Realtime = local(Realtime.OFF)  # for the sender thread (and the spare's loop: realtime_spare)
     realtime_priority: int = local(10)
+    realtime_spare: bool = local(False)  # the spare's election loop too, one below the sender (node.spareloop)
     lock_memory: bool = local(False)  # mlockall: no page fault on the advert path after start
     cpu_affinity: tuple[int, ...] = local(default_factory=tuple)  # CPUs for the sender thread; empty: any
     receive_filter: RxFilter = local(RxFilter.AUTO)

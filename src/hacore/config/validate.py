@@ -79,6 +79,12 @@ def validate(cfg: Config) -> list[Problem]:
     if not 1 <= t.realtime_priority <= 99:
         out.append(Problem("node.timing.realtime_priority",
                            f"must be 1..99 (SCHED_FIFO/RR), got {t.realtime_priority}"))
+    elif t.realtime_spare and t.realtime_priority < 2:
+        out.append(Problem("node.timing.realtime_priority",
+                           "must be 2..99 with realtime_spare (the spare's loop runs one below the sender)"))
+    if t.realtime_spare and t.realtime == Realtime.OFF:
+        out.append(Problem("node.timing.realtime_spare", 'needs node.timing.realtime = "fifo" or "rr" (the loop '
+                                                         "runs one priority below the sender thread)"))
     for k, cpu in enumerate(t.cpu_affinity):
         if not 0 <= cpu < 4096:
             out.append(Problem(f"node.timing.cpu_affinity[{k}]", f"not a CPU number: {cpu}"))

@@ -41,6 +41,7 @@ def _node(n: Node) -> dict[str, Any]:
         "hotwire_error": hw.error if hw else "",
         "drops": drops,
         "advert_sender": port.sender_info(),
+        "spare_loop": n.spare_loop.info(),
         "vip_failures": runner.steps.counters.view("vip_failures"),
         "vip_errors": dict(runner.steps.vip_errors),
         "task_restarts": n.restarts.view("restarts"),

@@ -34,6 +34,7 @@ from hacore.hotwire.service import Hotwire
 from hacore.node import watchdog
 from hacore.node.history import History
 from hacore.node.keychange import KeyChange
+from hacore.node.spareloop import SpareLoop
 from hacore.node.state import NodeState
 from hacore.security.keys import Keys
 from hacore.support import links, supervise
@@ -70,6 +71,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._progress = watchdog.SenderProgress()
         self._role_waiters: list[tuple[Role, asyncio.Future[None]]] = []  # maintenance set 1 waits for backup
+        self.spare_loop = SpareLoop(cfg.node.timing)
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -77,6 +79,7 @@ class Node:
         if self.hotwire is not None:
             self.hotwire.on_status = lambda s: self.election.feed(
                 PeerStatus(Role(s.role), now_us(), s.priority, s.maintenance))
+        self.spare_loop.start()
         await self.election.start({self.cfg.cluster.hotwire.interface} - {""})
 
     async def stop(self) -> None:
@@ -86,6 +89,7 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.election.stop()
+        self.spare_loop.close()
         if self.election.machine is not None:
             await self.runner.stop()  # releases everything: services, interfaces, NAT, VIPs
         await self.election.close()
@@ -143,6 +147,8 @@ class Node:
         if self.sync is not None:
             self._supervise("conntrack_sync", self.sync.run)
         self._supervise("persist", self._persist_loop)
+        if self.spare_loop.wanted:
+            self._supervise("spare_loop", self.spare_loop.keep)
 
     def role_changed(self, old: Role, new: Role, reason: str) -> None:
         if self.hotwire is not None:  # before any VIP moves: a yield tells the master that stays to re-announce
@@ -156,6 +162,7 @@ class Node:
         for role, done in self._role_waiters:
             if role == new and not done.done():
                 done.set_result(None)
+        self.spare_loop.follow(new == Role.BACKUP)  # after the takeover's first steps: those ran still up there
 
     async def wait_role(self, role: Role, timeout_s: float) -> bool:
         """Whether the machine is in role, or reaches it within timeout_s."""
