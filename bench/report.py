@@ -89,8 +89,9 @@ def main(kind: str, json_path: str, readme: str) -> None:
             if rows:
                 _replace(readme, block, adverts_table({"rows": rows}))
     elif kind == "failover":  # so is the failover at each stack's floor
-        for block, rows in (("failover", [r for r in data["rows"] if r.get("case_key") != "floor"]),
-                            ("failover-floor", [r for r in data["rows"] if r.get("case_key") == "floor"])):
+        blocks = {"floor": "failover-floor", "floor-load": "failover-load"}
+        for block in ("failover", *blocks.values()):
+            rows = [r for r in data["rows"] if blocks.get(r.get("case_key", ""), "failover") == block]
             if rows:
                 _replace(readme, block, failover_table(data | {"rows": rows}))
     else:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from hacore.vrrp.timing import ADVERTS_PER_DELAY
 from hacore_lab import failover, faults, netns
 from hacore_lab.conntrackd import Conntrackd
 from hacore_lab.keepalived import Keepalived, config
-from hacore_lab.topology import NODES, REALTIME, Lab
+from hacore_lab.topology import NODES, REALTIME, SERVER, Lab
 from hacore_lab.wait import wait_until
 
 VIP_INT = "203.0.113.1/24"
@@ -41,6 +43,7 @@ class Case:
     delay_s: float  # hacore UPDATE_TRIGGER_DELAY
     advert_int_s: float  # keepalived advert_int (VRRPv3)
     realtime: bool = False  # hacore: topology.REALTIME (sender and spare loop); keepalived: vrrp_rt_priority
+    load: bool = False  # both CPUs busy and a forwarding flood through the master, from the baseline on
 
 
 CASES = (
@@ -48,6 +51,8 @@ CASES = (
     Case("same", "same detection time (hacore 0.361 s delay; keepalived advert_int 0.1)", 0.361, 0.1),
     Case("floor", "each at its floor, real-time priority (hacore 0.01 s delay; keepalived advert_int 0.01)", 0.01,
          0.01, True),
+    Case("floor-load", "each at its floor, real-time priority, both CPUs busy and a forwarding flood", 0.01, 0.01,
+         True, True),
 )
 
 
@@ -66,13 +71,25 @@ def has_vip(lab: Lab, node: str) -> bool:
     return VIP_INT in faults.addresses(lab, node, "lan2")
 
 
-def _measure(lab: Lab, expect_s: float, phase_s: float) -> failover.Result:
+def _measure(lab: Lab, case: Case, expect_s: float, phase_s: float) -> failover.Result:
     wait_until(lambda: has_vip(lab, "node1") and not has_vip(lab, "node2"), 15 + 5 * expect_s,
                what="node1 to hold the VIPs alone")
-    return failover.measure(
-        lab, fail=lambda: faults.go_dark(lab, "node1"),
-        taken_over=lambda: time.time() if has_vip(lab, "node2") else None,
-        expect_s=expect_s, stable=lambda: has_vip(lab, "node1"), extra_baseline_s=phase_s)
+    loads = []
+    if case.load:  # bounded: they end with the measurement's traffic
+        secs = str(failover.BASELINE_S + phase_s + expect_s + failover.AFTER_S + 5)
+        py = [sys.executable, "-m", "hacore_lab.load"]
+        loads = [subprocess.Popen(netns.exec_argv(lab, "client", [*py, *args, "--seconds", secs]),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for args in (["busy"], ["busy"], ["udp", "--dst", SERVER])]
+    try:
+        return failover.measure(
+            lab, fail=lambda: faults.go_dark(lab, "node1"),
+            taken_over=lambda: time.time() if has_vip(lab, "node2") else None,
+            expect_s=expect_s, stable=lambda: has_vip(lab, "node1"), extra_baseline_s=phase_s)
+    finally:
+        for p in loads:
+            p.kill()
+            p.wait()
 
 
 def start_hacore(lab: Lab, case: Case) -> None:
@@ -98,12 +115,12 @@ def start_keepalived(lab: Lab, case: Case, with_conntrackd: bool) -> dict[str, K
 
 def run_hacore(lab: Lab, case: Case, phase_s: float) -> failover.Result:
     start_hacore(lab, case)
-    return _measure(lab, case.delay_s, phase_s)
+    return _measure(lab, case, case.delay_s, phase_s)
 
 
 def _keepalived(lab: Lab, case: Case, phase_s: float, with_conntrackd: bool) -> failover.Result:
     start_keepalived(lab, case, with_conntrackd)
-    return _measure(lab, master_down_s("keepalived", case) + 0.2, phase_s)
+    return _measure(lab, case, master_down_s("keepalived", case) + 0.2, phase_s)
 
 
 STACKS: dict[str, tuple[Callable[[Lab, Case, float], failover.Result], tuple[str, ...]]] = {

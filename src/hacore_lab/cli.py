@@ -111,9 +111,10 @@ def _bench(run: Callable[[], dict[str, Any]], markdown: Callable[[dict[str, Any]
 @command(bench, "failover")
 @click.option("--runs", type=click.IntRange(1, 50), default=8, show_default=True, help="runs per case and stack")
 @click.option("--seed", type=int, default=None, help="seed of the random fault phases (to repeat a run)")
-@click.option("--case", "cases", type=click.Choice(["defaults", "same", "floor"]), multiple=True,
+@click.option("--case", "cases", type=click.Choice(["defaults", "same", "floor", "floor-load"]), multiple=True,
               default=("defaults", "same", "floor"), show_default=True,
-              help="which cases (repeatable): the defaults, the same detection time, each stack at its floor")
+              help="which cases (repeatable): the defaults, the same detection time, each stack at its floor "
+                   "(floor-load: with both CPUs busy and a forwarding flood)")
 def bench_failover(ctx: click.Context, runs: int, seed: int | None, cases: tuple[str, ...]) -> tuple[Any, str]:
     """Outage and lost connections when the master loses power: hacore, keepalived, keepalived + conntrackd."""
     from hacore_lab import bench as failover_bench

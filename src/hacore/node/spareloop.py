@@ -2,11 +2,9 @@
 (`node.timing.realtime_spare`), made safe to run there.
 
 Why: the spare decides that the master is dead on its asyncio loop, so a
-loop kept waiting by other work delays the takeover. In the lab at a
-0.01 s delay with thousands of flows running, the spare's first GARP came
-11.6-21.5 ms after the master's last advert with the loop at normal
-priority, 11.3-11.8 ms with it at SCHED_FIFO (`hacore bench failover
---case floor` and `hacore bench flows` measure the outage it gives).
+loop kept waiting by other work delays the takeover (`hacore bench
+failover --case floor`: outage 15.7-18.7 ms at 0.01 s with the loop up
+here, 15.9-21.1 ms without).
 
 Rules:
 - Only while backup: the spare's loop takes the decision; a master's loop
