@@ -23,7 +23,6 @@ scheduler's; every message is 16 bytes, so no send buffer fills.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import json
@@ -36,6 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hacore_lab.stream import endpoint_args
 
 PORT = 5002
 MSG = struct.Struct("!IIQ")  # flow, sequence, the client's send time (monotonic ns)
@@ -315,12 +316,7 @@ def serve(bind: str, port: int, seconds: float) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["serve", "client"])
-    ap.add_argument("--bind", default="0.0.0.0")
-    ap.add_argument("--to", default="")
-    ap.add_argument("--port", type=int, default=PORT)
-    ap.add_argument("--seconds", type=float, default=6.0)
+    ap = endpoint_args(PORT, 6.0)
     ap.add_argument("--tcp", type=int, default=2000)
     ap.add_argument("--udp", type=int, default=1000)
     ap.add_argument("--udp-rate", type=float, default=10_000.0)

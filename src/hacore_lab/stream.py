@@ -121,13 +121,19 @@ async def client(to: str, port: int, seconds: float, interval: float, probe_inte
             "error": error, "survived": echoed == count and in_order and not error, **(await probing)}
 
 
-def main() -> None:
+def endpoint_args(port: int, seconds: float) -> argparse.ArgumentParser:
+    """What every lab traffic tool takes: which end it is, where it binds or sends, for how long."""
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["serve", "client"])
     ap.add_argument("--bind", default="0.0.0.0")
     ap.add_argument("--to", default="")
-    ap.add_argument("--port", type=int, default=PORT)
-    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--port", type=int, default=port)
+    ap.add_argument("--seconds", type=float, default=seconds)
+    return ap
+
+
+def main() -> None:
+    ap = endpoint_args(PORT, 8.0)
     ap.add_argument("--interval", type=float, default=0.005)
     ap.add_argument("--probe-interval", type=float, default=0.001)
     ap.add_argument("--report", default="")
