@@ -185,19 +185,20 @@ def run(sizes: tuple[int, ...], progress: Callable[[str], None]) -> dict[str, An
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["| flows in the burst | stack | on the spare in (hacore: its kernel; conntrackd: its cache) | flows/s | "
-             "vs the spare's kernel alone | lost at the deadline | takeover decision -> complete kernel table | "
-             "entries in the spare's kernel then |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| flows in the burst | stack | created on the master in | on the spare in (hacore: its kernel; "
+             "conntrackd: its cache) | flows/s | vs the spare's kernel alone | lost at the deadline | takeover "
+             "decision -> complete kernel table | entries in the spare's kernel then |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     kernel = report.get("kernel", {})
     for size, k in kernel.items():
-        lines.append(f"| {int(size):,} | the spare's kernel alone (ctnetlink, no stack) | {k['seconds']:.2f} s | "
+        lines.append(f"| {int(size):,} | the spare's kernel alone (ctnetlink, no stack) | - | {k['seconds']:.2f} s | "
                      f"{k['flows_per_s']:,} | 1.00x | - | - | - |")
     for r in report["rows"]:
         rep = f"{r['replicated_s']:.2f} s" if r["replicated_s"] else "not within the deadline"
         rate = f"{r['flows_per_s']:,}" if r["flows_per_s"] else "-"
         ratio = f"{r['vs_kernel_alone']:.2f}x" if r.get("vs_kernel_alone") else "-"
-        lines.append(f"| {r['flows']:,} | {r['stack']} | {rep} | {rate} | {ratio} | {r['lost']:,} | "
-                     f"{r['takeover_to_table_ms']:,.1f} ms | {r['kernel_entries_at_takeover']:,} |")
+        lines.append(f"| {r['flows']:,} | {r['stack']} | {r['created_s']:.2f} s | {rep} | {rate} | {ratio} | "
+                     f"{r['lost']:,} | {r['takeover_to_table_ms']:,.1f} ms | {r['kernel_entries_at_takeover']:,} |")
     lines += ["", "| stack | replication lag p50 | p99 |", "|---|---:|---:|"]
     for stack, lag in report["lag"].items():
         lines.append(f"| {stack} | {lag['p50_ms']:.0f} ms | {lag['p99_ms']:.0f} ms |")
