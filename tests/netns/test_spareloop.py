@@ -12,16 +12,16 @@ import sys
 from tests.conftest import is_root, need
 
 SCRIPT = r"""
-import json, os, threading, time
+import json, os, resource, threading, time
 from hacore.config.model import Realtime, Timing
 from hacore.node.spareloop import RUNAWAY_US, SpareLoop
 
 def policy(tid):
     return os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK
 
+out = {"limit_before": resource.getrlimit(resource.RLIMIT_RTTIME)[0]}
 loop = SpareLoop(Timing(realtime=Realtime.FIFO, realtime_priority=10, realtime_spare=True), settle_s=0)
 loop.start()
-out = {}
 loop.follow(False)
 out["as_master"] = policy(0)
 loop.follow(True)
@@ -35,6 +35,7 @@ while time.monotonic() < end and loop.demotions == 0:
     pass  # a runaway: CPU without a blocking call
 out["after_runaway"] = [policy(0), loop.demotions, loop.info()["state"]]
 loop.close()
+out["limit_after_close"] = resource.getrlimit(resource.RLIMIT_RTTIME)[0]
 print(json.dumps(out))
 """
 
@@ -49,3 +50,4 @@ def test_the_loop_is_real_time_only_as_backup_and_a_runaway_drops_it() -> None:
     policy, demotions, state = out["after_runaway"]
     assert (policy, demotions) == (os.SCHED_OTHER, 1), state
     assert "demoted after 200 ms of CPU without blocking" in state, state
+    assert out["limit_after_close"] == out["limit_before"]  # as it was: nothing left to signal a later runaway

@@ -60,10 +60,12 @@ class SpareLoop:
         self._not_before = 0.0  # monotonic: no real-time priority before (the start settling, a runaway's calm)
         self._held = ""  # why not before then
         self._old_handler: Any = None
+        self._old_rttime: tuple[int, int] | None = None
 
     def start(self) -> None:
         if self.wanted:
             self._old_handler = signal.signal(signal.SIGXCPU, self._runaway)  # before the limit: SIGXCPU kills
+            self._old_rttime = resource.getrlimit(resource.RLIMIT_RTTIME)
             self._not_before = time.monotonic() + self.settle_s
             self._held = f"while the daemon settles ({self.settle_s:g} s)"
             self.state = f"normal {self._held}; {self.name} as backup"
@@ -85,6 +87,9 @@ class SpareLoop:
     def close(self) -> None:
         self._backup = False
         self._apply()
+        if self._old_rttime is not None:  # the limit first: with the old handler back, SIGXCPU would kill
+            resource.setrlimit(resource.RLIMIT_RTTIME, self._old_rttime)
+            self._old_rttime = None
         if self._old_handler is not None:
             signal.signal(signal.SIGXCPU, self._old_handler)
             self._old_handler = None
