@@ -94,8 +94,10 @@ def main(kind: str, json_path: str, readme: str) -> None:
             rows = [r for r in data["rows"] if blocks.get(r.get("case_key", ""), "failover") == block]
             if rows:
                 _replace(readme, block, failover_table(data | {"rows": rows}))
+    elif kind == "takeover":  # idle and busy CPUs have a block each
+        _replace(readme, "takeover-busy" if data.get("load") == "busy" else "takeover", takeover_table(data))
     else:
-        tables = {"sync": sync_table, "takeover": takeover_table, "sender": sender_table, "flows": flows_table}
+        tables = {"sync": sync_table, "sender": sender_table, "flows": flows_table}
         _replace(readme, kind, tables[kind](data))
 
 

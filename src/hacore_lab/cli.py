@@ -153,11 +153,12 @@ def bench_sync(ctx: click.Context, sizes: tuple[int, ...]) -> tuple[Any, str]:
 @command(bench, "takeover")
 @click.option("--switchovers", type=click.IntRange(2, 200), default=20, show_default=True,
               help="switchovers per stack (back and forth)")
-def bench_takeover(ctx: click.Context, switchovers: int) -> tuple[Any, str]:
+@click.option("--busy", is_flag=True, help="both CPUs kept busy by two spinning processes meanwhile")
+def bench_takeover(ctx: click.Context, switchovers: int, busy: bool) -> tuple[Any, str]:
     """Decision to first GARP/NA round, per step: hacore beside keepalived."""
     from hacore_lab import takeoverbench
 
-    return _bench(lambda: takeoverbench.run(switchovers, _progress), takeoverbench.markdown)
+    return _bench(lambda: takeoverbench.run(switchovers, _progress, busy), takeoverbench.markdown)
 
 
 @command(bench, "memory")

@@ -25,6 +25,7 @@ import re
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,13 +103,20 @@ def _summary(values: list[float]) -> dict[str, Any]:
             "values": values} if values else {"n": 0}
 
 
-def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None]) -> dict[str, Any]:
+def busy(lab: Lab, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """Two processes spinning (this machine has two CPUs), bounded in time, in the lab's client namespace."""
+    argv = [sys.executable, "-m", "hacore_lab.load", "busy", "--seconds", str(int(seconds))]
+    return [subprocess.Popen(netns.exec_argv(lab, "client", argv), stdout=subprocess.DEVNULL) for _ in range(2)]
+
+
+def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None], load: bool) -> dict[str, Any]:
     netns.up(lab, delay_s=0.3, min_hold_s=1.0)
     for node in NODES:
         netns.start_daemon(lab, node)
     state = lambda n: request(lab.socket(n), "info")["cluster_state"]  # noqa: E731
     wait_until(lambda: (state("node1"), state("node2")) == ("master", "backup"), 20, what="the cluster")
     cap = Capture(lab, 30 + 5 * switchovers)
+    spinning = busy(lab, 30 + 5 * switchovers) if load else []
     try:
         for n in range(switchovers):
             progress(f"hacore: switchover {n + 1}/{switchovers}")
@@ -120,6 +128,7 @@ def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None]) -> d
                        what="the VIPs in place")
             time.sleep(SILENCE_S * 2)  # a quiet gap on the wire between takeovers, so each is seen apart
     finally:
+        _end(spinning)
         text = cap.stop()
     steps = [e["steps"] for x in NODES for e in request(lab.socket(x), "history")
              if e["new"] == "master" and "steps" in e]
@@ -130,7 +139,7 @@ def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None]) -> d
             "garp_lead_ms": _summary(leads_ms(parse(text, INT_VIP.split("/")[0])))}
 
 
-def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None]) -> dict[str, Any]:
+def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None], load: bool) -> dict[str, Any]:
     netns.up(lab)
     conf = {n: config(3, p, KEEPALIVED_ADVERT_S, links=("lan1", "lan2"), ipv6=True)
             for n, p in (("node1", 200), ("node2", 100))}
@@ -139,6 +148,7 @@ def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None]) 
     has = lambda n: vip in netns.ip_cmd(["-n", lab.ns(n), "addr", "show", "lan2"])  # noqa: E731
     wait_until(lambda: has("node1") and not has("node2"), 30, what="keepalived node1 master")
     cap = Capture(lab, 30 + 8 * switchovers)
+    spinning = busy(lab, 30 + 8 * switchovers) if load else []
     try:
         for n in range(switchovers):
             progress(f"keepalived: switchover {n + 1}/{switchovers}")
@@ -150,18 +160,26 @@ def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None]) 
                 wait_until(lambda: has("node1") and not has("node2"), 30, what="keepalived node1 master again")
             time.sleep(SILENCE_S * 2)  # a quiet gap on the wire between takeovers, so each is seen apart
     finally:
+        _end(spinning)
         text = cap.stop()
     leads = leads_ms(parse(text, vip))
     return {"to_traffic_ms": _summary([v for v in leads if v >= 0]), "garp_lead_ms": _summary(leads)}
 
 
-def run(switchovers: int, progress: Callable[[str], None]) -> dict[str, Any]:
+def _end(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def run(switchovers: int, progress: Callable[[str], None], load: bool = False) -> dict[str, Any]:
+    """load: both CPUs kept busy by two spinning processes while the switchovers run."""
     netns.require_programs("keepalived", "tcpdump")
-    out: dict[str, Any] = {"switchovers": switchovers}
+    out: dict[str, Any] = {"switchovers": switchovers, "load": "busy" if load else "idle"}
     for name, fn in (("hacore", run_hacore), ("keepalived", run_keepalived)):
         lab = Lab(f"k{os.getpid()}{name[0]}")
         try:
-            out[name] = fn(lab, switchovers, progress)
+            out[name] = fn(lab, switchovers, progress, load)
         finally:
             netns.down(lab)
         if not out[name]["to_traffic_ms"].get("n"):  # an empty row is no result: say so, loudly
@@ -184,6 +202,8 @@ def markdown(r: dict[str, Any]) -> str:
     if "keepalived" in r:
         lines.append(row("keepalived", "wire: first advert as master -> first GARP (a lower bound)",
                          r["keepalived"]["to_traffic_ms"]))
+    lines.append(f"\nCPUs: {'both kept busy by two spinning processes' if r.get('load') == 'busy' else 'idle'}; "
+                 f"{r['switchovers']} switchovers per stack.")
     if "p50_ratio_keepalived_over_hacore" in r:
         lines.append(f"\np50 keepalived / hacore: {r['p50_ratio_keepalived_over_hacore']:.2f}x")
     steps = ", ".join(f"{k.removesuffix('_ms')} {v:.3f}" for k, v in r["hacore"]["steps_p50_ms"].items())
