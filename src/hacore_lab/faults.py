@@ -76,13 +76,17 @@ def signal_daemon(lab: Lab, node: str, sig: int) -> int:
 
 
 def go_dark(lab: Lab, node: str) -> None:
-    """A node that loses power: every process in it dies and every cable goes dead at once."""
+    """A node that loses power: its cables go dead, then every process in it dies.
+
+    Both switch ports in one `ip` call, so its traffic and its adverts stop together (one call a port left
+    the traffic crossing for ms after the adverts had stopped, and shortened every measured outage); the
+    hotwire next; the processes last - cut off, whatever they still do reaches nobody.
+    """
+    ip_cmd(["-n", lab.ns("sw"), "-batch", "-"],
+           "".join(f"link set {port} down\n" for (n, _), port in PORTS.items() if n == node))
+    set_hotwire(lab, False)
     for pid in ip_cmd(["netns", "pids", lab.ns(node)]).split():
         os.kill(int(pid), signal.SIGKILL)
-    for (n, link) in PORTS:
-        if n == node:
-            set_port(lab, n, link, False)
-    set_hotwire(lab, False)
 
 
 def neighbour_mac(lab: Lab, role: str, ip: str) -> str | None:
