@@ -3,8 +3,8 @@
 
 Why: the spare decides that the master is dead on its asyncio loop, so a
 loop kept waiting by other work delays the takeover (`hacore bench
-failover --case floor`: outage 15.7-18.7 ms at 0.01 s with the loop up
-here, 15.9-21.1 ms without).
+failover --case floor`, 0.01 s: outage 15.7-18.7 ms with the loop up here,
+15.9-21.1 ms without, in the runs before the fault cut the cables at once).
 
 Rules:
 - Only while backup: the spare's loop takes the decision; a master's loop
