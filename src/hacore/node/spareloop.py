@@ -37,7 +37,7 @@ from hacore.config.model import Realtime, Timing
 from hacore.support.logfmt import log
 
 logger = logging.getLogger("hacore.spareloop")
-RUNAWAY_US = 200_000  # 20 adverts' worth of CPU at 0.01 s without a blocking call: not a loop turn, a runaway
+RUNAWAY_US = 200_000  # twenty delays at 0.01 s of CPU without a blocking call: no loop turn, a runaway
 CALM_S = 10.0
 SETTLE_S = 5.0
 _POLICY = {Realtime.FIFO: os.SCHED_FIFO, Realtime.RR: os.SCHED_RR}
