@@ -92,13 +92,16 @@ def traffic(lab: Lab, load: Load, seconds: float, fail: Callable[[], None], expe
         fail()
         took = float(wait_until(lambda: time.time() if bench.has_vip(lab, "node2") else None, expect_s + 10,
                                 what="node2 to take over"))  # type: ignore[arg-type]
-        client.wait(timeout=seconds + 60)
+        if client.wait(timeout=seconds + 60) or not creport.exists():
+            raise netns.LabError(f"the flow client failed ({client.returncode}) without its report")
     finally:
         if client is not None and client.poll() is None:
             client.kill()
             client.wait()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    if not sreport.exists():
+        raise netns.LabError(f"the flow server failed ({server.returncode}) without its report")
     return (json.loads(creport.read_text()), json.loads(sreport.read_text()), round((took - failed_at) * 1e3, 1))
 
 
