@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from typing import Any
 from hacore.control.protocol import request
 from hacore.support.stats import percentile
 from hacore.vrrp.timing import ADVERTS_PER_DELAY
-from hacore_lab import failover, faults, netns
+from hacore_lab import failover, faults, load, netns
 from hacore_lab.conntrackd import Conntrackd
 from hacore_lab.keepalived import Keepalived, config
 from hacore_lab.topology import NODES, REALTIME, SERVER, Lab
@@ -76,11 +74,9 @@ def _measure(lab: Lab, case: Case, expect_s: float, phase_s: float) -> failover.
                what="node1 to hold the VIPs alone")
     loads = []
     if case.load:  # bounded: they end with the measurement's traffic
-        secs = str(failover.BASELINE_S + phase_s + expect_s + failover.AFTER_S + 5)
-        py = [sys.executable, "-m", "hacore_lab.load"]
-        loads = [subprocess.Popen(netns.exec_argv(lab, "client", [*py, *args, "--seconds", secs]),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for args in (["busy"], ["busy"], ["udp", "--dst", SERVER])]
+        secs = failover.BASELINE_S + phase_s + expect_s + failover.AFTER_S + 5
+        loads = [load.start(lab, "client", *args, seconds=secs) for args in (["busy"], ["busy"],
+                                                                             ["udp", "--dst", SERVER])]
     try:
         return failover.measure(
             lab, fail=lambda: faults.go_dark(lab, "node1"),

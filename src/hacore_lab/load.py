@@ -16,11 +16,22 @@ import argparse
 import json
 import socket
 import struct
+import subprocess
+import sys
 import time
 from ipaddress import ip_address
 
 from hacore.vrrp.codec import Advert, encode
 from hacore.vrrp.sockets import GROUP4
+from hacore_lab import netns
+from hacore_lab.topology import Lab
+
+
+def start(lab: Lab, role: str, *args: str, seconds: float) -> subprocess.Popen[bytes]:
+    """One of the loads below in a lab namespace, from the benches' side: bounded by seconds, and ended by
+    `lab down` too."""
+    argv = [sys.executable, "-m", "hacore_lab.load", *args, "--seconds", str(seconds)]
+    return subprocess.Popen(netns.exec_argv(lab, role, argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def busy(seconds: float) -> int:

@@ -25,14 +25,13 @@ import re
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hacore.control.protocol import request
-from hacore_lab import netns
+from hacore_lab import load, netns
 from hacore_lab.bench import percentile
 from hacore_lab.keepalived import Keepalived, config
 from hacore_lab.topology import INT_VIP, NODES, Lab
@@ -105,18 +104,17 @@ def _summary(values: list[float]) -> dict[str, Any]:
 
 def busy(lab: Lab, seconds: float) -> list[subprocess.Popen[bytes]]:
     """Two processes spinning (this machine has two CPUs), bounded in time, in the lab's client namespace."""
-    argv = [sys.executable, "-m", "hacore_lab.load", "busy", "--seconds", str(int(seconds))]
-    return [subprocess.Popen(netns.exec_argv(lab, "client", argv), stdout=subprocess.DEVNULL) for _ in range(2)]
+    return [load.start(lab, "client", "busy", seconds=seconds) for _ in range(2)]
 
 
-def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None], load: bool) -> dict[str, Any]:
+def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None], spin: bool) -> dict[str, Any]:
     netns.up(lab, delay_s=0.3, min_hold_s=1.0)
     for node in NODES:
         netns.start_daemon(lab, node)
     state = lambda n: request(lab.socket(n), "info")["cluster_state"]  # noqa: E731
     wait_until(lambda: (state("node1"), state("node2")) == ("master", "backup"), 20, what="the cluster")
     cap = Capture(lab, 30 + 5 * switchovers)
-    spinning = busy(lab, 30 + 5 * switchovers) if load else []
+    spinning = busy(lab, 30 + 5 * switchovers) if spin else []
     try:
         for n in range(switchovers):
             progress(f"hacore: switchover {n + 1}/{switchovers}")
@@ -139,7 +137,7 @@ def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None], load
             "garp_lead_ms": _summary(leads_ms(parse(text, INT_VIP.split("/")[0])))}
 
 
-def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None], load: bool) -> dict[str, Any]:
+def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None], spin: bool) -> dict[str, Any]:
     netns.up(lab)
     conf = {n: config(3, p, KEEPALIVED_ADVERT_S, links=("lan1", "lan2"), ipv6=True)
             for n, p in (("node1", 200), ("node2", 100))}
@@ -148,7 +146,7 @@ def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None], 
     has = lambda n: vip in netns.ip_cmd(["-n", lab.ns(n), "addr", "show", "lan2"])  # noqa: E731
     wait_until(lambda: has("node1") and not has("node2"), 30, what="keepalived node1 master")
     cap = Capture(lab, 30 + 8 * switchovers)
-    spinning = busy(lab, 30 + 8 * switchovers) if load else []
+    spinning = busy(lab, 30 + 8 * switchovers) if spin else []
     try:
         for n in range(switchovers):
             progress(f"keepalived: switchover {n + 1}/{switchovers}")
@@ -172,14 +170,14 @@ def _end(procs: list[subprocess.Popen[bytes]]) -> None:
         p.wait()
 
 
-def run(switchovers: int, progress: Callable[[str], None], load: bool = False) -> dict[str, Any]:
-    """load: both CPUs kept busy by two spinning processes while the switchovers run."""
+def run(switchovers: int, progress: Callable[[str], None], spin: bool = False) -> dict[str, Any]:
+    """spin: both CPUs kept busy by two spinning processes while the switchovers run."""
     netns.require_programs("keepalived", "tcpdump")
-    out: dict[str, Any] = {"switchovers": switchovers, "load": "busy" if load else "idle"}
+    out: dict[str, Any] = {"switchovers": switchovers, "load": "busy" if spin else "idle"}
     for name, fn in (("hacore", run_hacore), ("keepalived", run_keepalived)):
         lab = Lab(f"k{os.getpid()}{name[0]}")
         try:
-            out[name] = fn(lab, switchovers, progress, load)
+            out[name] = fn(lab, switchovers, progress, spin)
         finally:
             netns.down(lab)
         if not out[name]["to_traffic_ms"].get("n"):  # an empty row is no result: say so, loudly
