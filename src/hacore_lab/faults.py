@@ -76,17 +76,25 @@ def signal_daemon(lab: Lab, node: str, sig: int) -> int:
 
 
 def go_dark(lab: Lab, node: str) -> None:
-    """A node that loses power: its cables go dead, then every process in it dies.
+    """A node that loses power: all its traffic and adverts stop in one instant, then its cables go dead and
+    every process in it dies.
 
-    Both switch ports in one `ip` call, so its traffic and its adverts stop together (one call a port left
-    the traffic crossing for ms after the adverts had stopped, and shortened every measured outage); the
-    hotwire next; the processes last - cut off, whatever they still do reaches nobody.
+    The instant is one nftables commit at the switch that drops every frame to or from the node's ports:
+    cutting the ports one `ip` call each let the traffic cross for ms after the adverts had stopped (every
+    outage looked shorter), and even one `ip -batch` downs them in turn - the node saw lan1 go, and sent a
+    lowered priority on lan2 before it went too: a failover the node announced, not a power loss. Carrier
+    and processes go after that instant, the drop table last (cut off, nothing the node still does reaches
+    anyone).
     """
-    ip_cmd(["-n", lab.ns("sw"), "-batch", "-"],
-           "".join(f"link set {port} down\n" for (n, _), port in PORTS.items() if n == node))
+    ports = [port for (n, _), port in PORTS.items() if n == node]
+    table = f"{_FAULT_TABLE}_dark_{node}"
+    nft(lab, "sw", f"table bridge {table} {{ chain forward {{ type filter hook forward priority -300; "
+                   f"iifname {{ {', '.join(ports)} }} drop; oifname {{ {', '.join(ports)} }} drop; }}; }}")
+    ip_cmd(["-n", lab.ns("sw"), "-batch", "-"], "".join(f"link set {port} down\n" for port in ports))
     set_hotwire(lab, False)
     for pid in ip_cmd(["netns", "pids", lab.ns(node)]).split():
         os.kill(int(pid), signal.SIGKILL)
+    run_in(lab, "sw", ["nft", "delete", "table", "bridge", table])
 
 
 def neighbour_mac(lab: Lab, role: str, ip: str) -> str | None:
