@@ -522,3 +522,44 @@ def test_a_spare_that_keeps_yielding_at_once_waits_longer_and_calms_down() -> No
     calm = t + DAMP_CALM_US
     m.handle(Advert("lan1", IPS["n1"], high.priority(), d, calm), calm)
     assert m.deadline_us() == calm + d
+
+
+def test_an_advert_read_late_is_no_takeover_while_newer_ones_wait_unread() -> None:
+    """Found in the lab at 0.01 s: a spare's loop busy with its start read the peer's adverts 17 ms late,
+    the oldest first; on that one alone the peer looked dead, and the spare took the VIPs for a moment
+    beside a live master. An advert decides no takeover for silence: the Tick due at once does, after
+    the caller has read what waits."""
+    d = 10 * MS
+    m = Machine(Params(LINKS, False, d, 0, local_ips={(lk, 4): IPS["n2"] for lk in LINKS}), 0)
+    m.handle(Tick(), 0)
+    for lk in LINKS:
+        m.handle(Advert(lk, IPS["n1"], 52, d, MS), MS)
+    now = 20 * MS  # the loop comes back; adverts sent every 2.5 ms sit queued, the oldest read first
+    queued = [Advert(lk, IPS["n1"], 52, d, MS + k * 2500) for k in range(1, 8) for lk in LINKS]
+    assert not [a for a in m.handle(queued[0], now) if isinstance(a, Transition)]
+    assert m.deadline_us() == now  # the decision is due at once, not skipped
+    for advert in queued[1:]:
+        assert not [a for a in m.handle(advert, now) if isinstance(a, Transition)]
+    assert not [a for a in m.handle(Tick(), now) if isinstance(a, Transition)]  # the newest is 1.5 ms old
+    assert m.role == Role.BACKUP
+    silent = m.deadline_us()
+    assert silent == queued[-1].arrival_us + d
+    assert [a.reason for a in m.handle(Tick(), silent) if isinstance(a, Transition)] == ["peer timeout"]
+
+
+def test_a_late_advert_alone_is_still_a_takeover_on_the_tick_that_follows() -> None:
+    """The deferral costs one loop turn, never the takeover: with nothing newer waiting, the Tick due at
+    once takes over; a resignation (priority 0) is acted on at the advert itself."""
+    d = 10 * MS
+    m = Machine(Params(LINKS, False, d, 0, local_ips={(lk, 4): IPS["n2"] for lk in LINKS}), 0)
+    m.handle(Tick(), 0)
+    for lk in LINKS:
+        m.handle(Advert(lk, IPS["n1"], 52, d, MS), MS)
+    m.handle(Advert("lan1", IPS["n1"], 52, d, 2 * MS), 30 * MS)
+    assert m.role == Role.BACKUP and m.deadline_us() == 30 * MS
+    assert [a.reason for a in m.handle(Tick(), 30 * MS) if isinstance(a, Transition)] == ["peer timeout"]
+    p0 = Machine(Params(LINKS, False, d, 0, local_ips={(lk, 4): IPS["n2"] for lk in LINKS}), 0)
+    p0.handle(Tick(), 0)
+    p0.handle(Advert("lan1", IPS["n1"], 52, d, 20 * MS), 20 * MS)
+    acts = p0.handle(Advert("lan1", IPS["n1"], 0, d, 22 * MS), 22 * MS)
+    assert [a.reason for a in acts if isinstance(a, Transition)] == ["priority 0 received"]

@@ -249,6 +249,8 @@ class Machine:
         self.holding = False  # a new master's adverts wait for Announced (its VIPs and first announcement)
         self._took_over_us: int | None = None  # when this master took over for a peer timeout
         self._damp, self._damped_at_us = 1, 0  # flap damping: delays a backup waits, and since when
+        self._on_live_advert = False  # the event in hand is an advert of a live peer
+        self._timeout_due = False  # a takeover for silence was left to the Tick that follows
 
     # -- derived values ---------------------------------------------------------
 
@@ -348,6 +350,8 @@ class Machine:
 
     def handle(self, event: Event, now_us: int) -> list[Action]:
         self.handled_us = now_us
+        self._on_live_advert = isinstance(event, Advert) and event.priority > 0
+        self._timeout_due = False
         acts: list[Action] = []
         match event:
             case Advert():
@@ -510,7 +514,17 @@ class Machine:
             self.held_back = ("the peer is master on the hotwire but its adverts fail authentication here "
                               "(do the passphrases differ?): not taking the VIPs from it")
             return []
+        if self._silence_decided_later():
+            return []
         return self._enter(Role.MASTER, self._why_no_peer(), now_us)
+
+    def _silence_decided_later(self) -> bool:
+        """An advert of a live peer is no reason to declare it dead: one read late (the loop was away) is
+        older than the wait while newer ones still sit unread behind it - taking over on it made every
+        spare at 0.01 s take the VIPs for a moment at its start. The Tick due at once decides, after
+        the caller has read every queued advert."""
+        self._timeout_due = self._on_live_advert
+        return self._timeout_due
 
     def _refuses_live_master(self, now_us: int) -> bool:
         """The peer says on the hotwire, within the delay, that it is a working master, and its adverts arrive
@@ -526,6 +540,8 @@ class Machine:
             return []
         if self._peer_claims_master(now_us):
             return []  # VRRP lost but the peer holds them: a second master would split the brain
+        if self._silence_decided_later():
+            return []
         return self._enter(Role.MASTER, "maintenance: no peer holds the VIPs; taking them back", now_us)
 
     def _why_no_peer(self) -> str:
@@ -607,6 +623,8 @@ class Machine:
         """When the next Tick must come (None: only an event can change anything). It may already be
         past the caller's clock: then the Tick is due at once."""
         now_us = self.handled_us
+        if self._timeout_due:
+            return now_us
         times: list[int] = []
         if self.role == Role.MASTER and not self.holding:
             times.append(self._next_send_us)
