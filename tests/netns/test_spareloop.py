@@ -1,5 +1,5 @@
 """The spare's election loop at real-time priority, against the real
-scheduler: up only while backup, threads it starts at normal priority, and
+scheduler: up only while backup and once the daemon has started, threads it starts at normal priority, and
 dropped at once when it runs away (the kernel's RLIMIT_RTTIME signal)."""
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ def policy(tid):
     return os.sched_getscheduler(tid) & ~os.SCHED_RESET_ON_FORK
 
 out = {"limit_before": resource.getrlimit(resource.RLIMIT_RTTIME)[0]}
+starting = SpareLoop(Timing(realtime=Realtime.FIFO, realtime_priority=10, realtime_spare=True))
+starting.start()
+starting.follow(True)
+out["backup_while_starting"] = policy(0)
+starting.settled()
+out["backup_once_started"] = policy(0)
+starting.close()
 loop = SpareLoop(Timing(realtime=Realtime.FIFO, realtime_priority=10, realtime_spare=True), settle_s=0)
 loop.start()
 loop.follow(False)
@@ -44,6 +51,8 @@ def test_the_loop_is_real_time_only_as_backup_and_a_runaway_drops_it() -> None:
     need(is_root(), "real-time priority needs root (CAP_SYS_NICE)")
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=30, check=True)
     out = json.loads(proc.stdout)
+    assert out["backup_while_starting"] == os.SCHED_OTHER  # the start's one-off work is no loop turn
+    assert out["backup_once_started"] == os.SCHED_FIFO  # up as soon as the daemon says it has started
     assert out["as_master"] == os.SCHED_OTHER
     assert out["as_backup"] == [os.SCHED_FIFO, 9]  # one below the sender's priority 10
     assert out["thread_started_by_it"] == os.SCHED_OTHER  # SCHED_RESET_ON_FORK: not inherited

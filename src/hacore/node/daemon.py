@@ -126,6 +126,7 @@ class Daemon:
             if every_s else None
         log(logger, "daemon_started", node=self.running.cfg.node.name, config=self.config_path,
             socket=self.control.path, digest=digest(self.running.cfg)[:12], pid=os.getpid())
+        self.running.start_done()
         await self._stop.wait()
         watchdog.notify("STOPPING=1")
         if dog is not None:

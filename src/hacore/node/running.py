@@ -53,6 +53,7 @@ class Running:
             log(logger, "config_warning", logging.WARNING, path=w.path, problem=w.message)
         self.history = History(state_dir / "roles.json")
         self.node: Node | None = None
+        self.started = False  # the daemon has started (a node started after that has no start to settle)
         self.last_apply = ""
         self.on_applied: Callable[[], Awaitable[None]] | None = None  # after every change, kept or rolled back
 
@@ -120,6 +121,14 @@ class Running:
         node = Node(self.cfg, self.history, bool(self.runtime().get("maintenance", False)), self.state_dir, keys)
         self.node = node
         await node.start()
+        if self.started:
+            node.spare_loop.settled()
+
+    def start_done(self) -> None:
+        """The daemon has started: what it did once at its start is behind it."""
+        self.started = True
+        if self.node is not None:
+            self.node.spare_loop.settled()
 
     async def restart_node(self) -> None:
         if self.node is not None:

@@ -10,8 +10,9 @@ Rules:
 - Only while backup: the spare's loop takes the decision; a master's loop
   handles the table's events in bursts and must not starve the kernel's
   own threads (ksoftirqd forwards under load), so as master it runs at
-  normal priority; so it does for SETTLE_S after the start, whose one-off
-  work (imports, first checks) is no loop turn.
+  normal priority; so it does while the daemon starts (its one-off work,
+  imports and first checks, is no loop turn): until the daemon says it
+  has started, SETTLE_S at most.
 - One below the sender thread, so the loop never holds an advert back.
 - SCHED_RESET_ON_FORK: the threads and processes the loop starts (the
   executor, the conntrack writer, notify hooks) begin at normal priority
@@ -59,6 +60,7 @@ class SpareLoop:
         self._rt = False
         self._not_before = 0.0  # monotonic: no real-time priority before (the start settling, a runaway's calm)
         self._held = ""  # why not before then
+        self._settling = False
         self._old_handler: Any = None
         self._old_rttime: tuple[int, int] | None = None
 
@@ -67,8 +69,16 @@ class SpareLoop:
             self._old_handler = signal.signal(signal.SIGXCPU, self._runaway)  # before the limit: SIGXCPU kills
             self._old_rttime = resource.getrlimit(resource.RLIMIT_RTTIME)
             self._not_before = time.monotonic() + self.settle_s
-            self._held = f"while the daemon settles ({self.settle_s:g} s)"
+            self._settling = True
+            self._held = f"while the daemon starts (at most {self.settle_s:g} s)"
             self.state = f"normal {self._held}; {self.name} as backup"
+
+    def settled(self) -> None:
+        """The daemon's start is done (a node restarted later has nothing of it to wait for)."""
+        if self._settling:
+            self._settling = False
+            self._not_before = 0.0
+            self._apply()
 
     def follow(self, backup: bool) -> None:
         """The role changed (on the loop thread)."""
@@ -123,6 +133,7 @@ class SpareLoop:
         os.sched_setscheduler(self.tid, os.SCHED_OTHER, os.sched_param(0))
         self._rt = False
         self._not_before = time.monotonic() + CALM_S
+        self._settling = False
         self.demotions += 1
         self._held = f"for {CALM_S:g} s: demoted after {RUNAWAY_US // 1000} ms of CPU without blocking"
         self.state = f"normal {self._held}; {self.name} after that"
