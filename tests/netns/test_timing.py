@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hacore_lab import netns
-from hacore_lab.topology import SERVER, Lab
+from hacore_lab.topology import REALTIME, SERVER, Lab
 from hacore_lab.wait import wait_until
 from tests.conftest import is_root, need
 from tests.netns.conftest import Cleanup, drops_seen, hacore, info, roles
@@ -166,3 +166,19 @@ def test_a_wedged_control_plane_lets_the_lease_lapse_and_the_peer_take_over(
     assert _libc.ptrace(PTRACE_DETACH, pid, None, None) == 0
     wait_until(lambda: info(lab, "node1")["advert_sender"]["lease_expiries"] >= 1, 10,
                what="node1's sender to report the lapsed lease")
+
+
+def test_a_spare_starting_beside_a_live_master_at_the_floor_never_takes_the_vips(
+        make_cluster: Callable[..., Lab]) -> None:
+    """At 0.01 s a starting spare read the master's first adverts late, the oldest first, timed the live
+    master out on them and took the VIPs for a moment - at every start."""
+    lab = make_cluster(delay_s=0.01, timing=REALTIME)
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # a planned restart, then a crash
+        netns.stop_daemon(lab, "node2", sig)
+        netns.start_daemon(lab, "node2")
+        wait_until(lambda: info(lab, "node2")["cluster_state"] == "backup", 10, what="node2 backup again")
+    def history(node: str) -> list[str]:
+        return [e["new"] for e in json.loads(hacore(lab, node, "cluster", "history", "--json").stdout)]
+
+    assert history("node2") == ["backup"] * 3  # three starts, never master
+    assert history("node1") == ["backup", "master"] and roles(lab) == ("master", "backup")  # never yielded
