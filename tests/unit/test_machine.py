@@ -20,6 +20,7 @@ from hacore.vrrp.machine import (
     Note,
     Params,
     Ping,
+    Refused,
     Role,
     Send,
     Shutdown,
@@ -563,3 +564,18 @@ def test_a_late_advert_alone_is_still_a_takeover_on_the_tick_that_follows() -> N
     p0.handle(Advert("lan1", IPS["n1"], 52, d, 20 * MS), 20 * MS)
     acts = p0.handle(Advert("lan1", IPS["n1"], 0, d, 22 * MS), 22 * MS)
     assert [a.reason for a in acts if isinstance(a, Transition)] == ["priority 0 received"]
+
+
+def test_a_refused_advert_read_late_does_not_pick_the_moment_of_a_takeover() -> None:
+    """A forged advert (refused for its authentication) read while the genuine ones wait unread behind it
+    must not time the live peer out; the Tick after them decides."""
+    d = 10 * MS
+    m = Machine(Params(LINKS, False, d, 0, local_ips={(lk, 4): IPS["n2"] for lk in LINKS}), 0)
+    m.handle(Tick(), 0)
+    for lk in LINKS:
+        m.handle(Advert(lk, IPS["n1"], 52, d, MS), MS)
+    assert not [a for a in m.handle(Refused("lan1", 19 * MS), 20 * MS) if isinstance(a, Transition)]
+    assert m.deadline_us() == 20 * MS
+    m.handle(Advert("lan2", IPS["n1"], 52, d, 18 * MS), 20 * MS)  # the genuine one that waited
+    assert not [a for a in m.handle(Tick(), 20 * MS) if isinstance(a, Transition)]
+    assert m.role == Role.BACKUP

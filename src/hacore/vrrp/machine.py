@@ -249,7 +249,7 @@ class Machine:
         self.holding = False  # a new master's adverts wait for Announced (its VIPs and first announcement)
         self._took_over_us: int | None = None  # when this master took over for a peer timeout
         self._damp, self._damped_at_us = 1, 0  # flap damping: delays a backup waits, and since when
-        self._on_live_advert = False  # the event in hand is an advert of a live peer
+        self._on_packet = False  # the event in hand is a packet read (not a resignation): more may wait unread
         self._timeout_due = False  # a takeover for silence was left to the Tick that follows
 
     # -- derived values ---------------------------------------------------------
@@ -350,7 +350,7 @@ class Machine:
 
     def handle(self, event: Event, now_us: int) -> list[Action]:
         self.handled_us = now_us
-        self._on_live_advert = isinstance(event, Advert) and event.priority > 0
+        self._on_packet = isinstance(event, Refused) or (isinstance(event, Advert) and event.priority > 0)
         self._timeout_due = False
         acts: list[Action] = []
         match event:
@@ -519,11 +519,12 @@ class Machine:
         return self._enter(Role.MASTER, self._why_no_peer(), now_us)
 
     def _silence_decided_later(self) -> bool:
-        """An advert of a live peer is no reason to declare it dead: one read late (the loop was away) is
+        """A packet read is no moment to declare the peer dead: an advert read late (the loop was away) is
         older than the wait while newer ones still sit unread behind it - taking over on it made every
-        spare at 0.01 s take the VIPs for a moment at its start. The Tick due at once decides, after
-        the caller has read every queued advert."""
-        self._timeout_due = self._on_live_advert
+        spare at 0.01 s take the VIPs for a moment at its start - and a forged one must not get to pick
+        the moment either. The Tick due at once decides, after the caller has read every queued advert.
+        A resignation (priority 0) is acted on at once: it says the peer is leaving."""
+        self._timeout_due = self._on_packet
         return self._timeout_due
 
     def _refuses_live_master(self, now_us: int) -> bool:
