@@ -7,6 +7,7 @@ counterpart or by `lab down`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -82,18 +83,24 @@ def go_dark(lab: Lab, node: str) -> None:
     The instant is one nftables commit at the switch that drops every frame to or from the node's ports:
     cutting the ports one `ip` call each let the traffic cross for ms after the adverts had stopped (every
     outage looked shorter), and even one `ip -batch` downs them in turn - the node saw lan1 go, and sent a
-    lowered priority on lan2 before it went too: a failover the node announced, not a power loss. Carrier
-    and processes go after that instant, the drop table last (cut off, nothing the node still does reaches
-    anyone).
+    lowered priority on lan2 before it went too: a failover the node announced, not a power loss. Its
+    processes are frozen right after (the hotwire is a direct cable, out of the switch's reach: a daemon
+    still running told the new master "I am master" on it and made a split brain out of a power loss),
+    then carrier goes, the processes die, and the drop table goes last.
     """
     ports = [port for (n, _), port in PORTS.items() if n == node]
     table = f"{_FAULT_TABLE}_dark_{node}"
+    pids = [int(p) for p in ip_cmd(["netns", "pids", lab.ns(node)]).split()]
     nft(lab, "sw", f"table bridge {table} {{ chain forward {{ type filter hook forward priority -300; "
                    f"iifname {{ {', '.join(ports)} }} drop; oifname {{ {', '.join(ports)} }} drop; }}; }}")
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
     ip_cmd(["-n", lab.ns("sw"), "-batch", "-"], "".join(f"link set {port} down\n" for port in ports))
     set_hotwire(lab, False)
-    for pid in ip_cmd(["netns", "pids", lab.ns(node)]).split():
-        os.kill(int(pid), signal.SIGKILL)
+    for pid in {*pids, *(int(p) for p in ip_cmd(["netns", "pids", lab.ns(node)]).split())}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     run_in(lab, "sw", ["nft", "delete", "table", "bridge", table])
 
 
