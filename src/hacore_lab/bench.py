@@ -171,8 +171,8 @@ def run(runs: int, progress: Callable[[str], None], seed: int | None = None,
 def markdown(report: dict[str, Any]) -> str:
     lines = ["| case | stack | master down (configured) | outage p50 | p99 | max | p50 vs hacore | TCP connections "
              "lost | UDP flows kept their port |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:.0f} ms"
+    def ms(v: float | None) -> str:  # a tenth where a goal is a ms or two away
+        return "-" if v is None else f"{v:.1f} ms" if v < 100 else f"{v:.0f} ms"
 
     for r in report["rows"]:
         failed = r.get("not_measured") or []
