@@ -23,6 +23,7 @@ from hacore.config.model import AuthMode, Config, Priority
 from hacore.security.replay import CounterSource, ReplayWindow
 from hacore.support import links, supervise
 from hacore.support.counters import Counters, Schema, Spec
+from hacore.support.deadline import Deadline
 from hacore.support.logfmt import log
 from hacore.vrrp import pingcheck
 from hacore.vrrp.halinks import HaLinks
@@ -77,7 +78,7 @@ class Election:
         self.counters = COUNTERS.new()
         self._starting = False  # a start attempt is under way: events ask for another, not a second one
         self._start_again = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Deadline | None = None  # the machine's next deadline, made on the loop at first use
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._ping_task: asyncio.Task[None] | None = None
@@ -149,7 +150,8 @@ class Election:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._pending, return_exceptions=True)
         if self._timer is not None:
-            self._timer.cancel()
+            self._timer.close()
+            self._timer = None
         self.port.stop()
 
     async def close(self) -> None:
@@ -271,16 +273,14 @@ class Election:
                 self.listener.note(m.role, reason)  # an episode in the history, beside the role changes
 
     def _rearm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """On a timerfd, not call_at: the loop's own timers fire up to 1 ms late (hacore.support.deadline)."""
         deadline = self.machine.deadline_us() if self.machine else None
-        if deadline is not None:
-            self._timer = asyncio.get_running_loop().call_at(deadline / 1e6, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self.feed(Tick())
+        if self._timer is None and deadline is not None:
+            self._timer = Deadline(asyncio.get_running_loop(), lambda: self.feed(Tick()))
+        if self._timer is not None and deadline is not None:
+            self._timer.arm(deadline)
+        elif self._timer is not None:
+            self._timer.disarm()
 
     def _drain_all(self) -> None:
         self._draining = True  # the newest state first: what arrived while we were away
