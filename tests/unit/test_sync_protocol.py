@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from hacore.ctsync import wire
-from hacore.ctsync.protocol import REQUEST_RETRY_US, Applied, Sender
+from hacore.ctsync.protocol import REPORT_US, REQUEST_RETRY_US, Applied, Sender
 from hacore.ctsync.receiver import Receiver
 from hacore.ctsync.wire import FLAG_BEGIN, FLAG_END, Data, Keepalive, Report, Request
 from hacore.hotwire import envelope
@@ -208,6 +208,17 @@ def test_a_diverged_copy_asks_for_a_resync_until_one_begins() -> None:
     assert r.tick(10 + REQUEST_RETRY_US) == [Request(3, 0, 0)]  # again, until a resync begins
     ready, _ = r.on_message(Data(3, 2, 2, FLAG_BEGIN | FLAG_END, b"[]"), 20 + REQUEST_RETRY_US)
     assert r.complete and r.tick(30 + 2 * REQUEST_RETRY_US) != [Request(3, 0, 0)]
+
+
+def test_a_backup_that_has_not_heard_the_master_asks_and_then_waits() -> None:
+    """Before the first session every deadline must lie ahead of the tick that just ran, or the
+    service's loop, which sleeps until the deadline, spins without ever blocking."""
+    r = Receiver(0)
+    now = 5 * REPORT_US  # the master is not up yet
+    assert r.tick(now) == [Request(0, 0, 0)]
+    assert r.deadline_us() == now + REQUEST_RETRY_US
+    assert r.tick(now + 1) == []  # nothing due: no request, no report
+    assert r.deadline_us() == now + REQUEST_RETRY_US
 
 
 def test_keepalives_reveal_loss_at_the_tail() -> None:

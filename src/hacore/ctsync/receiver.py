@@ -169,7 +169,9 @@ class Receiver:
         return self._ask(now_us) + self._report(now_us, REPORT_US)
 
     def deadline_us(self) -> int:
-        times = [self.last_report_us + REPORT_US]
+        # No report before a session (tick sends none, so its time stayed in the past and the service's
+        # loop spun at full CPU until the master was heard: at real-time priority, a runaway).
+        times = [self.last_report_us + REPORT_US] if self.session is not None else []
         waiting = self.session is None or self.want_resync or self.pending or self.expected < self.peer_next
         if waiting:
             times.append(0 if self.asked_us is None else self.asked_us + REQUEST_RETRY_US)
