@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hacore_lab import netns
+from hacore_lab import faults, netns
 from hacore_lab.topology import REALTIME, SERVER, Lab
 from hacore_lab.wait import wait_until
 from tests.conftest import is_root, need
@@ -182,3 +182,17 @@ def test_a_spare_starting_beside_a_live_master_at_the_floor_never_takes_the_vips
 
     assert history("node2") == ["backup"] * 3  # three starts, never master
     assert history("node1") == ["backup", "master"] and roles(lab) == ("master", "backup")  # never yielded
+
+
+def test_a_spare_without_the_hotwire_waits_for_its_table_without_spinning(make_cluster: Callable[..., Lab]) -> None:
+    """A backup that has not heard the master's sync asks every 100 ms; between requests its sync loop
+    slept until a deadline long past and spun - at real-time priority the kernel's runaway limit caught it."""
+    lab = make_cluster(timing=REALTIME)
+    netns.stop_daemon(lab, "node2")
+    faults.set_hotwire(lab, False)
+    netns.start_daemon(lab, "node2")
+    wait_until(lambda: info(lab, "node2")["sync"].get("resync_requests", 0) >= 5, 10,
+               what="node2 to ask for the table five times (400 ms of waiting)")
+    data = info(lab, "node2")
+    assert data["cluster_state"] == "backup" and not data["sync"].get("complete")
+    assert data["spare_loop"] == {"state": "fifo priority 9 (backup)", "runaway_demotions": 0}
