@@ -78,7 +78,7 @@ class Election:
         self.counters = COUNTERS.new()
         self._starting = False  # a start attempt is under way: events ask for another, not a second one
         self._start_again = False
-        self._timer: Deadline | None = None  # the machine's next deadline, made on the loop at first use
+        self._timer: Deadline | None = None  # the machine's next deadline, from the start to the stop
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._ping_task: asyncio.Task[None] | None = None
@@ -127,6 +127,7 @@ class Election:
                         sync_hold_us=max(1, round(c.sync.preempt_hold_s * 1e6)) if self.syncs else 0,
                         sync_hold_forever=not c.sync.preempt_incomplete)
         self.machine = Machine(params, now_us(), enabled=c.enabled, maintenance=self.maintenance)
+        self._timer = Deadline(asyncio.get_running_loop(), lambda: self.feed(Tick()))
         log(logger, "election_started", links=",".join(self.names))
         for name in self.names:
             self.feed(Carrier(name, self.links.infos[name].carrier))
@@ -273,10 +274,9 @@ class Election:
                 self.listener.note(m.role, reason)  # an episode in the history, beside the role changes
 
     def _rearm(self) -> None:
-        """On a timerfd, not call_at: the loop's own timers fire up to 1 ms late (hacore.support.deadline)."""
+        """On a timerfd, not call_at: the loop's own timers fire up to 1 ms late (hacore.support.deadline).
+        None before the start or after the stop: an event fed then (a hotwire status) arms nothing."""
         deadline = self.machine.deadline_us() if self.machine else None
-        if self._timer is None and deadline is not None:
-            self._timer = Deadline(asyncio.get_running_loop(), lambda: self.feed(Tick()))
         if self._timer is not None and deadline is not None:
             self._timer.arm(deadline)
         elif self._timer is not None:
