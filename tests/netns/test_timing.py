@@ -196,3 +196,14 @@ def test_a_spare_without_the_hotwire_waits_for_its_table_without_spinning(make_c
     data = info(lab, "node2")
     assert data["cluster_state"] == "backup" and not data["sync"].get("complete")
     assert data["spare_loop"] == {"state": "fifo priority 9 (backup)", "runaway_demotions": 0}
+
+
+def test_the_advert_send_sockets_queue_nothing(make_cluster: Callable[..., Lab]) -> None:
+    """The send sockets are never read; IPv6 ones got every VRRP multicast and their queues sat full."""
+    lab = make_cluster()
+    heard = info(lab, "node2")["adverts_rx"]
+    wait_until(lambda: info(lab, "node2")["adverts_rx"] >= heard + 20, 15, what="node2 to hear 20 more adverts")
+    raw = netns.run_in(lab, "node2", ["ss", "-H", "-w", "-a", "-n"]).stdout.splitlines()
+    senders = [line.split() for line in raw if ":112 " in line and not line.split()[3].startswith(("0.0.0.0", "*"))]
+    assert len(senders) == 4  # lan1 and lan2, IPv4 and IPv6, each bound to its source address
+    assert [s[1] for s in senders] == ["0"] * 4, raw  # Recv-Q

@@ -20,6 +20,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from hacore.support import kerneltime
+from hacore.vrrp import sockfilter
 from hacore.vrrp.codec import Expect
 from hacore.vrrp.receive import Received
 
@@ -76,6 +77,9 @@ class LinkSockets:
             self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, TOS_CS6)
             self.tx.bind((src, 0, 0, ifindex))
         self.rx.setsockopt(socket.SOL_SOCKET, kerneltime.SO_TIMESTAMPNS, 1)
+        # The sender reads nothing, but an IPv6 raw socket bound to a link-local source still gets every
+        # VRRP multicast (it joined no group, so the kernel's group check lets all in): its queue sat full.
+        sockfilter.attach(self.tx, [(sockfilter.RET_K, 0, 0, 0)])
 
     def _open(self) -> socket.socket:
         s = socket.socket(self.family, socket.SOCK_RAW, IPPROTO_VRRP)
