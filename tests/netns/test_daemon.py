@@ -76,6 +76,18 @@ def test_update_trigger_delay_is_live_and_persisted(cluster: Lab) -> None:
     assert hacore(cluster, "node1", "extc", "value", "get", *seed).stdout.strip() == "Value |2"
 
 
+def test_a_delay_set_live_paces_the_hotwire_too_so_maintenance_hands_over(cluster: Lab) -> None:
+    """extc set fed the new delay to the election alone: the node kept sending its hotwire status at the
+    old pace (every 0.67 s for 2 s) while judging the peer's by the new delay (0.1 s), so the master
+    refused maintenance for want of a fresh status from a healthy backup."""
+    wait_until(lambda: (info(cluster, "node1")["cluster_state"], info(cluster, "node2")["cluster_state"])
+               == ("master", "backup"), 15, what="node1 master, node2 backup")
+    for node in NODES:
+        hacore(cluster, node, "extc", "set", "UPDATE_TRIGGER_DELAY", "0.1")
+    assert hacore(cluster, "node1", "cluster", "maintenance", "set", "1").returncode == 0
+    wait_until(lambda: info(cluster, "node2")["cluster_state"] == "master", 10, what="node2 to take over")
+
+
 def _is_up(lab: Lab, node: str, link: str) -> bool:
     out = netns.run_in(lab, node, ["ip", "-j", "link", "show", "dev", link]).stdout
     return "UP" in json.loads(out)[0]["flags"]

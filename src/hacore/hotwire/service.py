@@ -14,6 +14,7 @@ dropped before any channel sees them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -49,6 +50,7 @@ class Hotwire:
         self.channels: dict[bytes, Callable[[bytes], None]] = {status.MAGIC: self._on_status}
         self.peer: tuple[status.Status, float] | None = None  # status, monotonic seconds when received
         self.on_status: Callable[[status.Status], None] = lambda s: None
+        self._repace = asyncio.Event()
 
     def register(self, magic: bytes, handler: Callable[[bytes], None]) -> None:
         """Opened bodies that start with magic go to handler (conntrack sync)."""
@@ -133,7 +135,14 @@ class Hotwire:
         while True:
             if self.open():
                 self.send_status(mine())
-            await asyncio.sleep(interval_s())
+            self._repace.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._repace.wait(), interval_s())
+
+    def repace(self) -> None:
+        """The delay changed: a status now and then at the new pace, not after a sleep of the old one (the
+        peer already judges ours by the new delay)."""
+        self._repace.set()
 
     def send_status(self, mine: status.Status) -> None:
         """One status now (also between the periodic ones: a role change is news at once)."""

@@ -139,14 +139,9 @@ class Handlers:
                                               self.r.cfg.node.timing.realtime != Realtime.OFF)
         if any(not p.warning for p in problems):
             raise Refused(str(problems[0]))
-        text = set_value(self.r.text, path, seconds)
-        why = f"extc set {variable.upper()}"
-        await asyncio.to_thread(self.r.store.replace_start, text, self.r.text, who, why)
-        self.r.run_text(text, who, why)
-        if self.r.node is not None and self.r.node.election.machine is not None:
-            self.r.node.set_delay(seconds)
-        else:
-            await self.r.restart_node()  # still waiting: it starts with the new value
+        # The one path of every change: fed to the machine alone, the node kept the old delay for its hotwire
+        # status and the freshness of the peer's (maintenance refused, the key-mismatch guard blind).
+        await self.r.apply_text(set_value(self.r.text, path, seconds), who, f"extc set {variable.upper()}")
         return {"variable": variable.upper(), "value": seconds, "warnings": [str(p) for p in problems]}
 
     async def interface_set(self, who: str, name: str, flags: str) -> dict[str, Any]:

@@ -257,9 +257,6 @@ class Node:
 
     # -- commands ------------------------------------------------------------------------------------
 
-    def set_delay(self, seconds: float) -> None:
-        self.election.feed(Delay(round(seconds * 1e6)))
-
     def set_maintenance(self, on: bool) -> None:
         self.election.maintenance = on
         self.election.feed(Maintenance(on))
@@ -282,7 +279,9 @@ class Node:
             self.election.links.reopen_all()  # the adverts carry the new addresses
             self.runner.set_vips(owned)
         if c.update_trigger_delay_s != old.cluster.update_trigger_delay_s:
-            self.set_delay(c.update_trigger_delay_s)
+            self.election.feed(Delay(round(c.update_trigger_delay_s * 1e6)))
+            if self.hotwire is not None:
+                self.hotwire.repace()
         if c.ping_check != old.cluster.ping_check:
             self.election.start_ping()
             self.election.feed(Ping(True, ""))  # the old targets' verdict does not hold for the new ones
