@@ -33,7 +33,10 @@ SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
 # Sized for bursts; HACORE_CT_EVENT_RCVBUF (bytes) shrinks it, e.g. to show an overrun being repaired.
 EVENT_RCVBUF = int(os.environ.get("HACORE_CT_EVENT_RCVBUF", 64 << 20))
-WRITE_BUF = 256 << 10
+# One sendmsg is one pass through the kernel that this kernel (no in-kernel preemption) does not interrupt:
+# 256 KiB of creates held a CPU for milliseconds, and the master's advert sender waited behind it (at 0.01 s
+# under every load at once: advert interval error p99 4.6 ms; with 32 KiB, 0.7 ms - bench/README.md).
+WRITE_BUF = 32 << 10
 RECV_BUF = 256 << 10
 MAX_PER_RECV = RECV_BUF // 64  # conntrack messages in one receive, at most (none is shorter than 64 bytes)
 _NLMSG = struct.Struct("=IHHII")
