@@ -184,6 +184,31 @@ def test_a_spare_starting_beside_a_live_master_at_the_floor_never_takes_the_vips
     assert history("node1") == ["backup", "master"] and roles(lab) == ("master", "backup")  # never yielded
 
 
+def _rx_queues(lab: Lab, node: str) -> list[tuple[int, int]]:
+    """(bytes queued, datagrams dropped) of each advert receive socket (VRRP, bound to no address) of node."""
+    raw = netns.run_in(lab, node, ["cat", "/proc/net/raw", "/proc/net/raw6"]).stdout.splitlines()
+    rows = [line.split() for line in raw if line.split() and line.split()[0].endswith(":")]
+    rx = [r for r in rows if r[1].endswith(":0070") and set(r[1].split(":")[0]) == {"0"}]  # protocol 112
+    return [(int(r[4].split(":")[1], 16), int(r[-1])) for r in rx]
+
+
+def test_a_spare_held_up_beside_a_live_master_finds_the_newest_adverts(
+        make_cluster: Callable[..., Lab], cleanup: Cleanup) -> None:
+    """A spare whose loop was held up longer than its sockets' default buffer lasts (about 160 adverts at
+    0.01 s) found them full of the oldest, the newest dropped, and took the VIPs from a live master."""
+    lab = make_cluster(delay_s=0.01, timing=REALTIME)
+    pid = netns.recorded_pids(lab)["node2"]
+    os.kill(pid, signal.SIGSTOP)
+    cleanup.add("thaw node2", lambda: os.kill(pid, signal.SIGCONT))
+    wait_until(lambda: min(q for q, _ in _rx_queues(lab, "node2")) > 400_000, 20,
+               what="node2's advert sockets to hold more than the default buffer (212,992 bytes)")
+    os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: max(q for q, _ in _rx_queues(lab, "node2")) < 100_000, 20, what="node2 to read them")
+    assert [d for _, d in _rx_queues(lab, "node2")] == [0] * 4  # lan1 and lan2, IPv4 and IPv6: none dropped
+    history = [e["new"] for e in json.loads(hacore(lab, "node2", "cluster", "history", "--json").stdout)]
+    assert history == ["backup"] and roles(lab) == ("master", "backup")
+
+
 def test_a_spare_without_the_hotwire_waits_for_its_table_without_spinning(make_cluster: Callable[..., Lab]) -> None:
     """A backup that has not heard the master's sync asks every 100 ms; between requests its sync loop
     slept until a deadline long past and spun - at real-time priority the kernel's runaway limit caught it."""

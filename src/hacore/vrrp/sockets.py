@@ -28,6 +28,13 @@ IPPROTO_VRRP = 112
 GROUP4 = "224.0.0.18"
 GROUP6 = "ff02::12"
 TOS_CS6 = 0xC0  # DSCP CS6 (network control), as keepalived marks its adverts: queued ahead of bulk traffic
+SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>: root may pass net.core.rmem_max
+# A stalled loop must find the newest adverts when it comes back, not a full queue that dropped them: the
+# default buffer held about 160 adverts (0.4 s at 0.01 s), and the spare, reading only old ones, took over
+# from a live master (bench/README.md, the detection floor). 1 MiB (the kernel counts it twice) holds
+# seconds of them; a drain reads up to DRAIN_MAX, as many as the buffer can hold.
+RX_BUF = 1 << 20
+DRAIN_MAX = 4096
 _CMSG_SPACE = socket.CMSG_SPACE(16) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4)
 
 
@@ -77,6 +84,7 @@ class LinkSockets:
             self.tx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, TOS_CS6)
             self.tx.bind((src, 0, 0, ifindex))
         self.rx.setsockopt(socket.SOL_SOCKET, kerneltime.SO_TIMESTAMPNS, 1)
+        self.rx.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RX_BUF)
         # The sender reads nothing, but an IPv6 raw socket bound to a link-local source still gets every
         # VRRP multicast (it joined no group, so the kernel's group check lets all in): its queue sat full.
         sockfilter.attach(self.tx, [(sockfilter.RET_K, 0, 0, 0)])
@@ -100,7 +108,7 @@ class LinkSockets:
         scope = struct.pack("@I", self.ifindex)
         return struct.pack("@H", socket.AF_INET6) + struct.pack("!HI", 0, 0) + self.dst + scope
 
-    def drain(self, limit: int = 1024) -> list[Received]:
+    def drain(self, limit: int = DRAIN_MAX) -> list[Received]:
         """Everything queued now (bounded), oldest first; never blocks."""
         out: list[Received] = []
         offset = kerneltime.real_minus_mono_ns()
