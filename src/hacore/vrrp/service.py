@@ -76,8 +76,7 @@ class Election:
         self._feeding = self._draining = False
         self.waiting: list[str] = []  # what must exist before the election can start
         self.counters = COUNTERS.new()
-        self._starting = False  # a start attempt is under way: events ask for another, not a second one
-        self._start_again = False
+        self._starting = self._start_again = False  # an attempt under way: events ask for another, not a second
         self._timer: Deadline | None = None  # the machine's next deadline, from the start to the stop
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
@@ -223,7 +222,7 @@ class Election:
         if self.machine is None:
             return
         if self._draining and isinstance(event, Advert | Refused):
-            self._handle(event)  # the adverts that waited, ahead of the event they were drained for
+            self._handle(event, now_us())  # the adverts that waited, ahead of the event they were drained for
             return
         self._queue.append(event)
         if self._feeding:
@@ -232,18 +231,19 @@ class Election:
         try:
             while self._queue:
                 event = self._queue.popleft()
+                at = now_us()  # decided as of before the drain: no stall after it may age the newest advert
                 if not isinstance(event, Advert | Refused):
                     self._drain_all()
-                self._handle(event)
+                self._handle(event, at)
         finally:
             self._feeding = False
             self._rearm()
 
-    def _handle(self, event: Event) -> None:
+    def _handle(self, event: Event, at_us: int) -> None:
         if self.machine is None:
             return
         try:
-            for action in self.machine.handle(event, now_us()):
+            for action in self.machine.handle(event, at_us):
                 self._act(action)
             if self.machine.done:
                 self.done.set()
