@@ -209,6 +209,30 @@ def test_a_spare_held_up_beside_a_live_master_finds_the_newest_adverts(
     assert history == ["backup"] and roles(lab) == ("master", "backup")
 
 
+def test_the_spare_s_conntrack_writer_shares_its_loop_s_real_time_priority(make_cluster: Callable[..., Lab]) -> None:
+    """The writer takes the GIL; at normal priority, preempted while holding it, it held the real-time loop up."""
+    lab = make_cluster(timing=REALTIME)
+    netns.run_in(lab, "node1", [sys.executable, "-m", "hacore_lab.ctfill", "--count", "100"])
+    wait_until(lambda: info(lab, "node2")["spare_loop"]["helper_tids"], 15,
+               what="node2's conntrack writer to start and join the spare loop")
+    pid = netns.recorded_pids(lab)["node2"]
+    writers = info(lab, "node2")["spare_loop"]["helper_tids"]
+    assert len(writers) == 1 and Path(f"/proc/{pid}/task/{writers[0]}").exists()
+    assert os.sched_getscheduler(writers[0]) & ~os.SCHED_RESET_ON_FORK == os.SCHED_FIFO
+    assert os.sched_getparam(writers[0]).sched_priority == os.sched_getparam(pid).sched_priority
+    netns.stop_daemon(lab, "node1", signal.SIGKILL)
+    wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 15, what="node2 to take over")
+
+    def normal_or_ended() -> bool:
+        try:
+            return os.sched_getscheduler(writers[0]) == os.SCHED_OTHER
+        except ProcessLookupError:
+            return True  # the writer of a spare ends with it
+
+    wait_until(lambda: normal_or_ended() and not info(lab, "node2")["spare_loop"]["helper_tids"], 10,
+               what="the writer to leave real-time priority with the loop (no longer the spare)")
+
+
 def test_a_spare_without_the_hotwire_waits_for_its_table_without_spinning(make_cluster: Callable[..., Lab]) -> None:
     """A backup that has not heard the master's sync asks every 100 ms; between requests its sync loop
     slept until a deadline long past and spun - at real-time priority the kernel's runaway limit caught it."""
@@ -220,7 +244,7 @@ def test_a_spare_without_the_hotwire_waits_for_its_table_without_spinning(make_c
                what="node2 to ask for the table five times (400 ms of waiting)")
     data = info(lab, "node2")
     assert data["cluster_state"] == "backup" and not data["sync"].get("complete")
-    assert data["spare_loop"] == {"state": "fifo priority 9 (backup)", "runaway_demotions": 0}
+    assert data["spare_loop"] == {"state": "fifo priority 9 (backup)", "runaway_demotions": 0, "helper_tids": []}
 
 
 def test_the_advert_send_sockets_queue_nothing(make_cluster: Callable[..., Lab]) -> None:

@@ -5,16 +5,18 @@ commit.
 
 Rules: decoding in the fast path, kernel writes on one worker thread, in
 order; everything one turn of the loop decoded goes out as one batch; a
-takeover waits for the writes in flight (flush) before any VIP moves.
+takeover waits for the writes in flight (flush) before any VIP moves. The
+writer thread joins the spare loop's scheduling (hacore.node.spareloop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,13 +31,23 @@ logger = logging.getLogger("hacore.ctsync")
 _fp: Any = fastpath  # the caller checks that it is built (hacore.has_fastpath)
 
 
+class Helpers(Protocol):
+    """Threads that take the GIL for the spare share its loop's scheduling (hacore.node.spareloop)."""
+
+    def join(self, tid: int) -> None: ...
+
+    def leave(self, tid: int) -> None: ...
+
+
 class Backup:
-    def __init__(self, counters: Counters, on_written: Callable[[], None]):
+    def __init__(self, counters: Counters, on_written: Callable[[], None], helpers: Helpers | None = None):
         self.counters = counters
         self.on_written = on_written
+        self.helpers = helpers
         self.table = _fp.FlowTable(65536)
         self.writer = ctnetlink.Writer()
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="hacore-ctwrite")
+        self._writer_tid = 0
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="hacore-ctwrite", initializer=self._writer_started)
         self.writes: list[asyncio.Future[None]] = []
         self._batch: list[np.ndarray] = []  # decoded this turn of the loop, not yet handed to the writer
         self._out = make(8192)
@@ -125,6 +137,14 @@ class Backup:
             await asyncio.wait(pending)
         self.pool.shutdown(wait=False)
         self.writer.close()
+        if self.helpers is not None and self._writer_tid:
+            self.helpers.leave(self._writer_tid)
+
+    def _writer_started(self) -> None:
+        """On the writer thread, before its first write."""
+        self._writer_tid = threading.get_native_id()
+        if self.helpers is not None:
+            self.helpers.join(self._writer_tid)
 
     def info(self) -> dict[str, Any]:
         return {"writes_in_flight": len(self.writes), "kernel": self.writer.counters()}

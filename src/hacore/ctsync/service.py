@@ -22,7 +22,7 @@ from typing import Any
 from hacore import native
 from hacore.config.model import Cluster
 from hacore.ctsync import wire
-from hacore.ctsync.backup import Backup
+from hacore.ctsync.backup import Backup, Helpers
 from hacore.ctsync.master import Master
 from hacore.ctsync.receiver import Receiver
 from hacore.ctsync.wire import Message
@@ -51,8 +51,9 @@ def payload_size(mtu: int, version: int) -> int:
 
 class ConntrackSync:
     def __init__(self, send: Callable[[bytes], str], now_us: Callable[[], int], on_complete: Callable[[bool], None],
-                 max_payload: int):
+                 max_payload: int, helpers: Helpers | None = None):
         self.send_raw = send
+        self.helpers = helpers
         self.now_us = now_us
         self.on_complete = on_complete
         self.max_payload = max_payload
@@ -69,7 +70,7 @@ class ConntrackSync:
 
     @classmethod
     def on(cls, hotwire: Hotwire | None, c: Cluster, now_us: Callable[[], int],
-           on_complete: Callable[[bool], None]) -> ConntrackSync | None:
+           on_complete: Callable[[bool], None], helpers: Helpers | None = None) -> ConntrackSync | None:
         """Conntrack sync as a channel of the hotwire, when it is configured and can run here."""
         if not c.sync.conntrack or hotwire is None:
             return None
@@ -77,7 +78,7 @@ class ConntrackSync:
             log(logger, "sync_unavailable", logging.ERROR, error="hacore._fastpath is not built")
             return None
         version = ip_interface(c.hotwire.local_address).version
-        sync = cls(hotwire.send, now_us, on_complete, payload_size(1500, version))
+        sync = cls(hotwire.send, now_us, on_complete, payload_size(1500, version), helpers)
         hotwire.register(wire.MAGIC, sync.on_datagram)
         return sync
 
@@ -90,7 +91,7 @@ class ConntrackSync:
             if role == "master":
                 self.master = Master(self.now_us, self._send_all, self.counters, lambda: self.max_payload)
             elif role == "backup":
-                self.backup = Backup(self.counters, self._check_complete)
+                self.backup = Backup(self.counters, self._check_complete, self.helpers)
                 self.receiver = Receiver(self.now_us())
                 self._send_all(self.receiver.tick(self.now_us()))  # ask for a resync at once
                 log(logger, "sync_backup")

@@ -59,7 +59,9 @@ class Node:
         self.restarts = supervise.COUNTERS.new()
         self.hotwire = (Hotwire(c.hotwire, keys.hotwire, self.state.counter, self.state.hotwire_window, now_us)
                         if c.hotwire.interface else None)
-        self.sync = ConntrackSync.on(self.hotwire, c, now_us, lambda done: self.election.feed(SyncState(done)))
+        self.spare_loop = SpareLoop(cfg.node.timing)
+        self.sync = ConntrackSync.on(self.hotwire, c, now_us, lambda done: self.election.feed(SyncState(done)),
+                                     self.spare_loop)
         self.syncs = self.sync is not None
         self.election = Election(cfg, keys.vrrp, self.state.counter, self.state.vrrp_window, maintenance,
                                  self.syncs, self, self.restarts)
@@ -71,7 +73,6 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._progress = watchdog.SenderProgress()
         self._role_waiters: list[tuple[Role, asyncio.Future[None]]] = []  # maintenance set 1 waits for backup
-        self.spare_loop = SpareLoop(cfg.node.timing)
 
     # -- start and stop ------------------------------------------------------------------------
 

@@ -16,8 +16,12 @@ Rules:
   has started, SETTLE_S at most.
 - One below the sender thread, so the loop never holds an advert back.
 - SCHED_RESET_ON_FORK: the threads and processes the loop starts (the
-  executor, the conntrack writer, notify hooks) begin at normal priority
-  instead of inheriting it.
+  executor, notify hooks) begin at normal priority instead of inheriting it.
+- Helpers share the loop's priority: a worker that runs Python for the
+  spare (the conntrack writer) takes the GIL, which inherits no priority.
+  At normal priority, preempted by busy processes while it held it, the
+  writer kept the real-time loop waiting up to 39 ms at 0.01 s under every
+  load at once; sharing it, 5.6 ms (one minute each, bench/README.md).
 - A runaway guard: RLIMIT_RTTIME has the kernel send SIGXCPU when a
   real-time thread ran RUNAWAY_US of CPU without blocking; the loop then
   drops to normal priority at once (counted, logged) and goes back up only
@@ -64,6 +68,8 @@ class SpareLoop:
         self._settling = False
         self._old_handler: Any = None
         self._old_rttime: tuple[int, int] | None = None
+        self._helpers: set[int] = set()  # worker threads (kernel ids) that share the loop's scheduling
+        self._lock = threading.RLock()  # helpers join from their own threads; RLock: SIGXCPU runs on ours
 
     def start(self) -> None:
         if self.wanted:
@@ -106,7 +112,31 @@ class SpareLoop:
             self._old_handler = None
 
     def info(self) -> dict[str, Any]:
-        return {"state": self.state, "runaway_demotions": self.demotions}
+        return {"state": self.state, "runaway_demotions": self.demotions, "helper_tids": sorted(self._helpers)}
+
+    def join(self, tid: int) -> None:
+        """A worker thread (its kernel id) that runs Python for the spare: it takes the loop's scheduling,
+        now and at every change, until it leaves."""
+        with self._lock:
+            self._helpers.add(tid)
+            if self._rt:
+                self._set_helper(tid, True)
+
+    def leave(self, tid: int) -> None:
+        with self._lock:
+            self._helpers.discard(tid)
+
+    def _set_helper(self, tid: int, rt: bool) -> None:
+        try:
+            self._set(tid, rt)
+        except OSError:
+            self._helpers.discard(tid)  # ended (ESRCH): the loop's own answer decides `wanted`
+
+    def _set(self, tid: int, rt: bool) -> None:
+        if rt:
+            os.sched_setscheduler(tid, self.policy | os.SCHED_RESET_ON_FORK, os.sched_param(self.priority))
+        else:
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
 
     def _apply(self) -> None:
         want = self.wanted and self._backup and time.monotonic() >= self._not_before
@@ -114,18 +144,21 @@ class SpareLoop:
             try:
                 if want:
                     _arm_rttime()
-                    os.sched_setscheduler(self.tid, self.policy | os.SCHED_RESET_ON_FORK,
-                                          os.sched_param(self.priority))
-                else:
-                    os.sched_setscheduler(self.tid, os.SCHED_OTHER, os.sched_param(0))
-                self._rt = want
+                self._set(self.tid, want)
             except OSError as exc:
                 self.wanted = False  # not asked again: the answer would be the same
                 self.state = f"not in force: {exc.strerror or exc} (needs CAP_SYS_NICE or LimitRTPRIO)"
                 return
+            self._rt = want
+            self._set_helpers()
         if self.wanted:
             self.state = (f"{self.name} (backup)" if self._rt else "normal (not backup)" if not self._backup
                           else f"normal {self._held}; {self.name} after that")
+
+    def _set_helpers(self) -> None:
+        with self._lock:
+            for tid in list(self._helpers):
+                self._set_helper(tid, self._rt)
 
     def _runaway(self, _signum: int, _frame: object) -> None:
         """SIGXCPU: a real-time thread ran RUNAWAY_US without blocking; runs on the loop's own thread."""
@@ -133,6 +166,7 @@ class SpareLoop:
             return  # not the loop: the sender thread blocks every period, so this is nobody's to handle
         os.sched_setscheduler(self.tid, os.SCHED_OTHER, os.sched_param(0))
         self._rt = False
+        self._set_helpers()
         self._not_before = time.monotonic() + CALM_S
         self._settling = False
         self.demotions += 1
