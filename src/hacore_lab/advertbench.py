@@ -53,7 +53,7 @@ from hacore.vrrp.timing import ADVERTS_PER_DELAY
 from hacore_lab import faults, netns
 from hacore_lab.bench import KEEPALIVED_BACKUP_PRIORITY, percentile
 from hacore_lab.keepalived import Keepalived, config
-from hacore_lab.topology import NODE_ADDR, NODES, SERVER, Lab
+from hacore_lab.topology import NODE_ADDR, NODES, REALTIME, SERVER, Lab
 from hacore_lab.wait import wait_until
 
 SOURCE = NODE_ADDR["node1"]["lan1"][0].split("/")[0]
@@ -145,7 +145,8 @@ def _start(lab: Lab, run: Run) -> list[Keepalived]:
         return kas
     timing = [f'receive_filter = "{run.rx_filter}"']
     timing += ['sender = "loop"'] if run.stack == "hacore-loop" else []
-    timing += ['realtime = "fifo"'] if run.rt else []
+    # The floor runs as `hacore lab up --realtime fifo` sets a node up: the spare's loop real-time too.
+    timing += [REALTIME if run.part == "floor" else 'realtime = "fifo"'] if run.rt else []
     # takeover: the returning node1 stays the spare (no preemption inside the soak)
     hold = {"min_hold_s": 3600.0} if run.load == "takeover" else {}
     netns.up(lab, delay_s=run.delay_s, ipv6=False, timing="\n".join(timing), **hold)
