@@ -94,15 +94,19 @@ class Run:
 PARTS = ("interval", "soak", "junk", "floor")
 
 
+FLOOR_STACKS = ("hacore+rt", "hacore", "keepalived+rt")
+
+
 def plan(delays: tuple[float, ...], soak_s: float, interval_s: float, junk_s: float,
-         parts: tuple[str, ...] = PARTS, floor_s: float = 600) -> list[tuple[Run, float]]:
+         parts: tuple[str, ...] = PARTS, floor_s: float = 600, floor_loads: tuple[str, ...] = FLOOR_LOADS,
+         floor_stacks: tuple[str, ...] = FLOOR_STACKS) -> list[tuple[Run, float]]:
     out: list[tuple[Run, float]] = []
     if "floor" in parts:
-        for load in FLOOR_LOADS:
-            out += [(Run("floor", "hacore", True, 0.01, load), floor_s),
-                    (Run("floor", "hacore", False, 0.03, load), floor_s)]
+        for load in (lo for lo in FLOOR_LOADS if lo in floor_loads):
+            runs = [Run("floor", "hacore", True, 0.01, load), Run("floor", "hacore", False, 0.03, load)]
             if load != "takeover":  # keepalived has no table to take over
-                out.append((Run("floor", "keepalived", True, 0.03, load), floor_s))
+                runs.append(Run("floor", "keepalived", True, 0.03, load))
+            out += [(r, floor_s) for r in runs if r.label in floor_stacks]
     if "interval" in parts:
         for load in ("idle", "busy"):
             for stack in ("hacore", "hacore-loop", "keepalived"):

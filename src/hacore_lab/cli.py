@@ -10,6 +10,7 @@ import click
 from hacore.cli.kit import Failure, command
 from hacore.config.validate import UTD_MAX_S, UTD_MIN_S, UTD_MIN_WITHOUT_RT_S
 from hacore_lab import demo, netns, webconsole
+from hacore_lab.advertbench import FLOOR_LOADS, FLOOR_STACKS
 from hacore_lab.topology import NODES, REALTIME, Lab
 
 name_option = click.option("--name", default="lab", show_default=True, help="lab name (namespace prefix hacore-NAME-)")
@@ -185,12 +186,18 @@ def bench_memory(ctx: click.Context, flows: int) -> tuple[Any, str]:
                    "keepalived at its floor)")
 @click.option("--part", "parts", type=click.Choice(["interval", "soak", "junk", "floor"]), multiple=True,
               default=("interval", "soak", "junk"), show_default=True, help="which parts to run (repeatable)")
+@click.option("--floor-load", "floor_loads", type=click.Choice(FLOOR_LOADS), multiple=True, default=FLOOR_LOADS,
+              show_default=True, help="the detection floor's loads (repeatable)")
+@click.option("--floor-stack", "floor_stacks", type=click.Choice(FLOOR_STACKS), multiple=True,
+              default=FLOOR_STACKS, show_default=True, help="the detection floor's stacks (repeatable)")
 def bench_adverts(ctx: click.Context, delays: tuple[float, ...], soak_seconds: float, interval_seconds: float,
-                  junk_seconds: float, floor_seconds: float, parts: tuple[str, ...]) -> tuple[Any, str]:
+                  junk_seconds: float, floor_seconds: float, parts: tuple[str, ...], floor_loads: tuple[str, ...],
+                  floor_stacks: tuple[str, ...]) -> tuple[Any, str]:
     """Advert interval error and false failovers under load: hacore beside keepalived and the loop sender."""
     from hacore_lab import advertbench
 
-    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds, parts, floor_seconds)
+    items = advertbench.plan(delays, soak_seconds, interval_seconds, junk_seconds, parts, floor_seconds,
+                             floor_loads, floor_stacks)
     _progress(f"{len(items)} cases, about {sum(s for _, s in items) / 60 + len(items) * 0.2:.0f} minutes")
     return _bench(lambda: advertbench.run(items, _progress), advertbench.markdown)
 
