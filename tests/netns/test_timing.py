@@ -83,7 +83,10 @@ def test_the_tc_program_counts_adverts_and_drops_forgeries_by_reason(make_cluste
     data = json.loads(hacore(lab, "node2", "cluster", "info", "--json").stdout)
     sender = data["advert_sender"]
     assert {"sent", "send_errors", "worst_late_us", "late_histogram", "lease_expiries", "tid"} <= set(sender)
-    assert sender["scheduling"] == {"realtime": "off (not configured)", "cpu_affinity": "any CPU (not configured)"}
+    assert sender["scheduling"] == {"realtime": "off (not configured)", "nice": "-20",
+                                    "cpu_affinity": "any CPU (not configured)"}
+    assert os.getpriority(os.PRIO_PROCESS, sender["tid"]) == -20  # the sender thread alone:
+    assert os.getpriority(os.PRIO_PROCESS, netns.recorded_pids(lab)["node2"]) == 0  # the loop stays at 0
     assert data["loop_lateness"]["samples"] > 0
     master = info(lab, "node1")["advert_sender"]
     assert master["sending"] and master["sent"] > 0 and master["send_errors"] == 0

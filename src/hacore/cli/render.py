@@ -141,7 +141,7 @@ def sender_text(s: dict[str, Any]) -> str:
     sched = s.get("scheduling", {})
     return (f"thread: {s['sent']} sent, {s['send_errors']} send errors, worst {s['worst_late_us']:g} us late, "
             f"{s['lease_expiries']} lease expiries; realtime {sched.get('realtime', '-')}, "
-            f"cpus {sched.get('cpu_affinity', '-')}")
+            + (f"nice {sched['nice']}, " if "nice" in sched else "") + f"cpus {sched.get('cpu_affinity', '-')}")
 
 
 def rx_text(r: dict[str, Any]) -> str:
