@@ -197,7 +197,7 @@ def _rx_queues(lab: Lab, node: str) -> list[tuple[int, int]]:
 
 def test_a_spare_held_up_beside_a_live_master_finds_the_newest_adverts(
         make_cluster: Callable[..., Lab], cleanup: Cleanup) -> None:
-    """A spare whose loop was held up longer than its sockets' default buffer lasts (about 160 adverts at
+    """A spare whose loop was held up longer than its sockets' default buffer lasts (about 255 adverts at
     0.01 s) found them full of the oldest, the newest dropped, and took the VIPs from a live master."""
     lab = make_cluster(delay_s=0.01, timing=REALTIME)
     pid = netns.recorded_pids(lab)["node2"]

@@ -30,7 +30,7 @@ GROUP6 = "ff02::12"
 TOS_CS6 = 0xC0  # DSCP CS6 (network control), as keepalived marks its adverts: queued ahead of bulk traffic
 SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>: root may pass net.core.rmem_max
 # A stalled loop must find the newest adverts when it comes back, not a full queue that dropped them: the
-# default buffer held about 160 adverts (0.4 s at 0.01 s), and the spare, reading only old ones, took over
+# default buffer held about 255 adverts (0.6 s at 0.01 s), and the spare, reading only old ones, took over
 # from a live master (bench/README.md, the detection floor). 1 MiB (the kernel counts it twice) holds
 # seconds of them; a drain reads up to DRAIN_MAX, as many as the buffer can hold.
 RX_BUF = 1 << 20
