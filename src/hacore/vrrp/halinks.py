@@ -33,6 +33,7 @@ class HaLinks:
         self.infos: dict[str, links.LinkInfo] = {}  # shared with the takeover runner
         self.problems: dict[str, str] = {}  # HA link -> why its adverts cannot run now
         self.promotion: dict[str, str] = {}  # HA link -> promote_secondaries in force (own addresses kept)
+        self._rebuilds: dict[str, asyncio.Lock] = {}  # HA link -> its rebuilds, one at a time
 
     async def open_all(self) -> list[str]:
         """Every HA link opened, or what is missing before the election can start (nothing opened then)."""
@@ -82,7 +83,13 @@ class HaLinks:
 
     async def rebuild(self, name: str) -> links.LinkInfo | None:
         """A link that appeared again, maybe with a new index: its sockets anew, or the reason why not
-        in .problems. None if it is gone again."""
+        in .problems. None if it is gone again. Each netlink event asks for one; they run one at a time
+        in the order asked, so the last reads the link as the last event left it (run side by side, an
+        older one could finish last and leave a stale reason that no further event clears)."""
+        async with self._rebuilds.setdefault(name, asyncio.Lock()):
+            return await self._rebuild_now(name)
+
+    async def _rebuild_now(self, name: str) -> links.LinkInfo | None:
         info = (await links.lookup([name])).get(name)
         if info is None:
             return None

@@ -190,7 +190,7 @@ class Election:
             self.links.deleted(name)
             self.listener.link_changed(name, None)
             self.feed(Carrier(name, False))
-        elif (known := self.links.infos.get(name)) is None or known.index != index:
+        elif (known := self.links.infos.get(name)) is None or known.index != index or name in self.links.problems:
             self._spawn(self._rebuild(name))
         else:
             log(logger, "carrier", link=name, up=carrier)
