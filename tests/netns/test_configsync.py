@@ -17,7 +17,7 @@ import tomli_w
 
 from hacore.config.store import set_value
 from hacore.config.validate import check
-from hacore_lab import netns
+from hacore_lab import faults, netns
 from hacore_lab.topology import Lab
 from hacore_lab.wait import wait_until
 from tests.netns.conftest import FAST, config_path, hacore, info, roles
@@ -114,6 +114,12 @@ def test_a_wrong_key_a_bad_config_and_a_cut_transfer_change_nothing(make_cluster
     assert shell["exit_status"] == 2
     assert config_path(lab, "node2").read_text() == start2
     assert roles(lab) == ("master", "backup")
+    # A peer whose firewall eats the SSH handshake: the CLI names the step that got no answer.
+    faults.nft(lab, "node2", "table inet hacore_test { chain in { type filter hook input priority -10; "
+                             "tcp dport 22 drop; }; }")
+    silent = hacore(lab, "node1", "system", "config", "synchronize", check=False)
+    assert silent.returncode == 1 and "198.18.0.3:22 did not answer within" in silent.stderr
+    assert "(connecting)" in silent.stderr
 
 
 def test_the_hotwire_admits_only_ssh_and_3780(make_cluster: Callable[..., Lab]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
 from typing import Any
@@ -171,7 +172,7 @@ async def call(keys: KeyFiles, host: str, port: int, command: str, req: dict[str
                timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any]:
     """One request to the peer; raises SyncError saying what went wrong and where."""
     body = {**req, "versions": versions(), "length": len(req.get("text", ""))}
-    where = f"{host}:{port}"
+    where, step, began = f"{host}:{port}", "connecting", time.monotonic()
     try:
         async with asyncio.timeout(timeout_s):
             async with asyncssh.connect(
@@ -179,6 +180,7 @@ async def call(keys: KeyFiles, host: str, port: int, command: str, req: dict[str
                     known_hosts=([keys.remote_key()], [], []), config=(), agent_path=None,
                     connect_timeout=CONNECT_TIMEOUT_S, login_timeout=CONNECT_TIMEOUT_S,
                     preferred_auth="publickey") as conn:
+                step = f"answering {command!r}"
                 done = await conn.run(command, input=json.dumps(body).encode(), encoding=None, check=False)
     except SshKeyError as exc:
         raise SyncError(str(exc)) from None
@@ -189,7 +191,8 @@ async def call(keys: KeyFiles, host: str, port: int, command: str, req: dict[str
         raise SyncError(f"{where} refused this node's key: paste this node's `hacore cluster ssh-key show` "
                         "into the peer's `hacore cluster ssh-key set-remote`") from None
     except TimeoutError:
-        raise SyncError(f"{where} did not answer within {timeout_s:g} s") from None
+        # asyncssh's own connect timeout raises the same: say which step it was and how long it took
+        raise SyncError(f"{where} did not answer within {time.monotonic() - began:.0f} s ({step})") from None
     except (OSError, asyncssh.Error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SyncError(f"peer unreachable on the hotwire ({where}): {reason}") from None
