@@ -15,11 +15,21 @@ import pytest
 
 from hacore.control.protocol import ControlError, request
 from hacore_lab import netns
-from hacore_lab.topology import Lab
+from hacore_lab.topology import NODES, Lab
 from hacore_lab.wait import wait_until
 from tests.conftest import is_root, need
 
 _ids = itertools.count()
+_CALL = pytest.StashKey[pytest.TestReport]()
+LOG_TAIL = 80  # lines of each daemon's log shown when a test fails
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL] = report
+    return report
 
 
 class Cleanup:
@@ -50,14 +60,33 @@ def cleanup() -> Iterator[Cleanup]:
     assert not errors, f"cleanup failed: {errors}"
 
 
+def _show_logs(item: pytest.Item, lab: Lab) -> None:
+    """A failed test's daemon logs, before the lab (and they) go: a flake in CI explains itself."""
+    report = item.stash.get(_CALL, None)
+    if report is None or not report.failed:
+        return
+    for node in NODES:
+        path = lab.node_dir(node) / "daemon.log"
+        if path.exists():
+            tail = path.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+            print(f"--- {node}: last {len(tail)} lines of {path} ---", *tail, sep="\n")
+
+
 @pytest.fixture
-def lab(cleanup: Cleanup) -> Lab:
+def lab(cleanup: Cleanup, request: pytest.FixtureRequest) -> Lab:
     """A freshly built lab with a unique name, removed after the test whatever happens."""
     need(is_root(), "network namespace tests need root")
     need(shutil.which("ip") is not None, "iproute2 is not installed")
+    the_lab = _new_lab(cleanup, request.node)
+    netns.up(the_lab)
+    return the_lab
+
+
+def _new_lab(cleanup: Cleanup, item: pytest.Item) -> Lab:
+    """A unique name; torn down last, its daemon logs shown first if the test failed."""
     the_lab = Lab(f"t{os.getpid()}x{next(_ids)}")
     cleanup.add(f"lab {the_lab.name}", lambda: netns.down(the_lab))
-    netns.up(the_lab)
+    cleanup.add("daemon logs", lambda: _show_logs(item, the_lab))
     return the_lab
 
 
@@ -107,13 +136,12 @@ def roles(lab: Lab) -> tuple[str, str]:
 
 
 @pytest.fixture
-def make_cluster(cleanup: Cleanup) -> Callable[..., Lab]:
+def make_cluster(cleanup: Cleanup, request: pytest.FixtureRequest) -> Callable[..., Lab]:
     """Build a lab with a config variant, start both daemons, wait until node1 is master."""
 
     def make(**variant: object) -> Lab:
         need(is_root(), "network namespace tests need root")
-        the_lab = Lab(f"t{os.getpid()}x{next(_ids)}")
-        cleanup.add(f"lab {the_lab.name}", lambda: netns.down(the_lab))
+        the_lab = _new_lab(cleanup, request.node)
         netns.up(the_lab, **(FAST | variant))
         for node in ("node1", "node2"):
             netns.start_daemon(the_lab, node)
