@@ -119,27 +119,26 @@ class Master:
         return out
 
     def on_events(self) -> None:
+        """One batch of events a call, as the hotwire's reader drains a bounded number: the reader is
+        level-triggered, so the rest comes at the loop's next turn, after its timers (the advert
+        lease's renewal among them), however fast the kernel makes events."""
         if self.events is None:
             return
-        while True:
-            try:
-                n, overrun = self.events.read(self._ev)
-            except OSError as exc:
-                self.counters.inc("drops", reason="event_error")
-                log(logger, "sync_event_error", logging.ERROR, error=exc)
-                return
-            if n:
-                self.counters.inc("events", n)
-                self.send_all(list(self.sender.deltas(self._encode(self._ev[:n]), self.now_us())))
-            if overrun and self.resync_task is None:
-                # Events were lost in the kernel: repair now from a dump, not at some periodic sweep.
-                log(logger, "sync_overrun", logging.WARNING, overruns=self.events.overruns)
-                asyncio.get_running_loop().remove_reader(self.events.fileno())
-                self.events.discard()
-                self.resync_task = asyncio.create_task(self._resync_from_dump(full=False))
-                return
-            if n < len(self._ev) - ctnetlink.MAX_PER_RECV:
-                return
+        try:
+            n, overrun = self.events.read(self._ev)
+        except OSError as exc:
+            self.counters.inc("drops", reason="event_error")
+            log(logger, "sync_event_error", logging.ERROR, error=exc)
+            return
+        if n:
+            self.counters.inc("events", n)
+            self.send_all(list(self.sender.deltas(self._encode(self._ev[:n]), self.now_us())))
+        if overrun and self.resync_task is None:
+            # Events were lost in the kernel: repair now from a dump, not at some periodic sweep.
+            log(logger, "sync_overrun", logging.WARNING, overruns=self.events.overruns)
+            asyncio.get_running_loop().remove_reader(self.events.fileno())
+            self.events.discard()
+            self.resync_task = asyncio.create_task(self._resync_from_dump(full=False))
 
     def tick(self, now_us: int) -> list[Message]:
         if self.sender.wants_resync and self.resync_task is None:
