@@ -51,16 +51,24 @@ class Steps:
         return self.vip_result(done), done
 
     def vip_result(self, done: Plan) -> bool:
+        failed = self.record_vips(done)
+        self.log_vips(done)
+        return failed
+
+    def record_vips(self, done: Plan) -> bool:
+        """A batch's errors kept per VIP, nothing logged (a takeover logs after its first round)."""
         for vip, error in done.failed.items():
             self._failed(vip.cidr, error)
         # Every VIP this pass did not report is where the role wants it: its old error is over.
         for cidr in set(self.vip_errors) - {v.cidr for v in done.failed}:
             del self.vip_errors[cidr]
+        return bool(done.failed)
+
+    def log_vips(self, done: Plan) -> None:
         if done or done.failed:
             log(logger, "vips", add=",".join(v.cidr for v in done.add) or "-",
                 remove=",".join(v.cidr for v in done.remove) or "-",
                 failed=",".join(v.cidr for v in done.failed) or "-")
-        return bool(done.failed)
 
     async def nat(self, master: bool) -> bool:
         if self.effects is None:
