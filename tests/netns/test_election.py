@@ -15,7 +15,7 @@ import pytest
 
 from hacore.vrrp.machine import SPLIT_BRAIN, SPLIT_BRAIN_OVER
 from hacore_lab import faults, netns
-from hacore_lab.topology import EXT_VIP, INT_VIP, NODES, SERVER, Lab
+from hacore_lab.topology import EXT_VIP, EXT_VIP6, INT_VIP, NODES, SERVER, Lab
 from hacore_lab.wait import wait_until
 from tests.netns.conftest import FAST, drops_seen, hacore, info, roles
 
@@ -134,11 +134,16 @@ def test_a_healed_split_brain_costs_no_packet(make_cluster: Callable[..., Lab]) 
 def test_kill_9_of_the_master_moves_every_vip_and_the_client_follows(make_cluster: Callable[..., Lab]) -> None:
     lab = make_cluster()
     assert client_reaches_server(lab)
+    ping6 = ["ping", "-6", "-c", "1", "-W", "1", EXT_VIP6.split("/")[0]]
+    assert netns.run_in(lab, "router", ping6, check=False).returncode == 0
+    assert steers(lab, "router", EXT_VIP6, "node1", "lan1")
     faults.signal_daemon(lab, "node1", signal.SIGKILL)
     wait_until(lambda: info(lab, "node2")["cluster_state"] == "master", 5, what="node2 master")
     wait_until(lambda: holds_vips(lab, "node2"), 5, what="every VIP on node2")
-    # The dead daemon left its addresses behind; GARP must still steer the neighbours to node2.
+    # The dead daemon left its addresses behind; GARP and the unsolicited NA (frames hacore builds whole,
+    # checksum and all) must still steer the neighbours to node2.
     wait_until(lambda: steers(lab, "router", EXT_VIP, "node2", "lan1"), 5, what="the router to send to node2")
+    wait_until(lambda: steers(lab, "router", EXT_VIP6, "node2", "lan1"), 5, what="the router's IPv6 to node2")
     wait_until(lambda: steers(lab, "client", INT_VIP, "node2", "lan2"), 5, what="the client to send to node2")
     assert client_reaches_server(lab)
     history = info(lab, "node2")

@@ -10,8 +10,9 @@ from ipaddress import ip_address
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 
-from hacore.effects.announce import garp_frame, na_message
+from hacore.effects.announce import garp_frame, na_frame, na_message
 from hacore.effects.vips import Vip, encode, outcome
+from hacore.support.checksum import fold, inet_sum
 
 A = Vip.of("lan1", "198.51.100.101/24")
 B = Vip.of("lan2", "2001:db8:200:0::1/64")
@@ -60,3 +61,17 @@ def test_unsolicited_na_overrides_with_our_mac() -> None:
     assert m[8:24] == ip_address("2001:db8:200::1").packed and m[24:26] == b"\x02\x01" and m[26:32] == mac
 
 
+
+
+def test_the_na_frame_is_what_a_neighbour_accepts() -> None:
+    """RFC 4861 7.1.2's checks a receiver makes, on the frame as it leaves (the kernel checks none of it)."""
+    mac, vip = bytes.fromhex("02aabbccddee"), ip_address("2001:db8:200::1").packed
+    f = na_frame(mac, vip)
+    assert f[:6] == bytes.fromhex("333300000001") and f[6:12] == mac and f[12:14] == b"\x86\xdd"
+    ip, icmp = f[14:54], f[54:]
+    assert ip[0] >> 4 == 6 and struct.unpack("!H", ip[4:6])[0] == len(icmp) == 32
+    assert (ip[6], ip[7]) == (58, 255)  # ICMPv6, hop limit 255
+    assert ip[8:24] == vip and ip[24:40] == ip_address("ff02::1").packed
+    pseudo = ip[8:40] + struct.pack("!I3xB", len(icmp), 58)
+    assert fold(inet_sum(pseudo + icmp)) == 0  # the checksum holds
+    assert icmp[4:] == na_message(mac, vip)[4:]

@@ -80,9 +80,9 @@ class Rounds:
             return
         try:
             if addr.version == 4:
-                self.announcer.garp(vip.ifname, info.mac, str(addr))
+                self.announcer.garp(vip.ifname, info.mac, addr.packed)
             else:
-                self.announcer.na(vip.ifname, info.index, info.mac, str(addr))
+                self.announcer.na(vip.ifname, info.mac, addr.packed)
             self.announcements += 1
         except OSError as exc:
             self.announce_errors += 1
@@ -91,11 +91,9 @@ class Rounds:
     def warm(self) -> None:
         """The packet sockets a takeover needs, made ahead."""
         for ifname in {v.ifname for v in self.owned}:
-            info = self.infos.get(ifname)
-            if info is not None:
+            if ifname in self.infos:
                 try:
-                    self.announcer.open(ifname, info.index, any(":" in v.cidr for v in self.owned
-                                                                if v.ifname == ifname))
+                    self.announcer.open(ifname)
                 except OSError as exc:  # the takeover opens it again, and counts a failure there
                     log(logger, "announce_open_failed", logging.WARNING, link=ifname, error=exc)
 

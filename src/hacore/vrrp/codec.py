@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from hacore.support.checksum import fold, inet_sum
 from hacore.vrrp.drops import AuthType, Checksum, Drop
 
 IPPROTO_VRRP = 112
@@ -52,21 +53,6 @@ class Expect:
     auth_type: AuthType = AuthType.NONE  # v2 only
     auth_key: bytes = b""  # v2 PASS: up to 8 bytes, zero padded
     trailer_len: int = 0  # v3: exact length of the trailer after the addresses
-
-
-def inet_sum(data: bytes, acc: int = 0) -> int:
-    """One's complement sum (RFC 1071) of data added to acc, not yet folded."""
-    if len(data) % 2:
-        data += b"\0"
-    words: tuple[int, ...] = struct.unpack(f"!{len(data) // 2}H", data)
-    return acc + sum(words)
-
-
-def fold(acc: int) -> int:
-    """Fold carries and complement: the value to put in a checksum field."""
-    while acc >> 16:
-        acc = (acc & 0xFFFF) + (acc >> 16)
-    return ~acc & 0xFFFF
 
 
 def _pseudo_sum(src: bytes, dst: bytes, length: int) -> int:
