@@ -50,7 +50,7 @@ from typing import Any
 
 from hacore.control.protocol import ControlError, request
 from hacore.vrrp.timing import ADVERTS_PER_DELAY
-from hacore_lab import faults, netns
+from hacore_lab import faults, netns, steal
 from hacore_lab.bench import KEEPALIVED_BACKUP_PRIORITY, percentile
 from hacore_lab.keepalived import Keepalived, config
 from hacore_lab.topology import NODE_ADDR, NODES, REALTIME, SERVER, Lab
@@ -231,8 +231,19 @@ def _stats(arrivals: list[int], interval_s: float, master_down_s: float) -> dict
     return {"samples": len(err), "p50_ms": round(statistics.median(err), 3),
             "p99_ms": round(percentile(err, 99), 3), "p999_ms": round(percentile(err, 99.9), 3),
             "max_ms": round(max(err), 3), "longest_gap_ms": round(max(gaps), 3),
+            "gaps_over_third": sum(g >= master_down_s * 1e3 / 3 for g in gaps),
             "gaps_over_wait": sum(g >= master_down_s * 1e3 for g in gaps),
             "gap_histogram": gap_histogram(gaps)}
+
+
+def _steal_beside(arrivals: list[int], run: Run, stolen: steal.StealSampler) -> dict[str, Any]:
+    """Steal set beside the gaps over a third of the spare's wait (issue 21's bound) and over all of it."""
+    out: dict[str, Any] = {}
+    for name, over_s in (("third", run.master_down_s / 3), ("wait", run.master_down_s)):
+        got = steal.attribute(arrivals, int(over_s * 1e9), stolen.grew, stolen.start_ns, stolen.end_ns)
+        out[f"gaps_over_{name}_with_steal"] = got["long_gaps_with_steal"]
+        out[f"steal_chance_over_{name}_pct"] = got.get("steal_chance_pct")
+    return out
 
 
 def _loads(name: str) -> set[str]:
@@ -245,6 +256,7 @@ def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
     takeover = run.load == "takeover"
     master, spare, source = ("node2", "node1", SOURCE2) if takeover else ("node1", "node2", SOURCE)
     before = 0 if takeover else _role_changes(lab, kas)
+    stolen = steal.StealSampler().start()
     cap = _py(lab, spare, "hacore_lab.advertcap", "--ifname", "lan1", "--src", source, "--seconds", f"{seconds}")
     loads: list[subprocess.Popen[str]] = []
     secs = f"{seconds}"
@@ -266,14 +278,19 @@ def measure(run: Run, seconds: float, lab: Lab) -> dict[str, Any]:
         pressure.start()
     if takeover:
         _takeover(lab)
-    out, _ = cap.communicate(timeout=seconds + 60)
+    try:
+        out, _ = cap.communicate(timeout=seconds + 60)
+    finally:
+        stolen.stop()
+    arrivals = json.loads(out)["arrivals_ns"]
     done = [json.loads(p.communicate(timeout=60)[0] or "{}") for p in loads]
     if pressure is not None:
         pressure.join(timeout=60)
     row: dict[str, Any] = {
         "part": run.part, "stack": run.label, "load": run.load, "delay_s": run.delay_s, "seconds": seconds,
         "interval_ms": round(run.interval_s * 1e3, 2), "master_down_ms": round(run.master_down_s * 1e3, 1),
-        **_stats(json.loads(out)["arrivals_ns"], run.interval_s, run.master_down_s),
+        **_stats(arrivals, run.interval_s, run.master_down_s),
+        "steal_ms": stolen.steal_ms(), **_steal_beside(arrivals, run, stolen),
         "role_changes": _role_changes(lab, kas, spare) - before,
         "load_pps": round(sum(d.get("count", 0) for d in done if d.get("kind") in ("udp", "junk")) / seconds),
         "churn_per_s": round(sum(d.get("count", 0) for d in done if d.get("kind") == "churn") / seconds),
@@ -315,6 +332,17 @@ def run(items: list[tuple[Run, float]], progress: Callable[[str], None]) -> dict
     return {"rows": rows}
 
 
+def _steal_cell(r: dict[str, Any]) -> str:
+    if "steal_ms" not in r:
+        return "- | -"
+    cells = []
+    for name, total in (("third", r.get("gaps_over_third", 0)), ("wait", r.get("gaps_over_wait", 0))):
+        chance = r.get(f"steal_chance_over_{name}_pct")
+        cells.append(f"{r[f'gaps_over_{name}_with_steal']} of {total}" + (f" ({chance:g} %)" if chance is not None
+                                                                           else ""))
+    return " / ".join(cells) + f" | {r['steal_ms']:g} ms"
+
+
 def _ratio(row: dict[str, Any], rows: list[dict[str, Any]], pick: Callable[[dict[str, Any]], bool]) -> float | None:
     other = next((o for o in rows if o["part"] == row["part"] and o["load"] == row["load"]
                   and o["delay_s"] == row["delay_s"] and pick(o)), None)
@@ -325,14 +353,15 @@ def _ratio(row: dict[str, Any], rows: list[dict[str, Any]], pick: Callable[[dict
 
 def markdown(report: dict[str, Any]) -> str:
     lines = ["| part | delay | load | stack | interval / spare waits | samples | error p50 | p99 | p99.9 | max "
-             "| p99 vs keepalived | p99 vs loop | false failovers | loop lateness worst (node1/node2) |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| p99 vs keepalived | p99 vs loop | false failovers | loop lateness worst (node1/node2) "
+             "| gaps with vCPU steal, over a third of the wait / over the wait (by chance) | vCPU steal |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         def ratio(key: str, r: dict[str, Any] = r) -> str:
             return f"{r[key]:.2f}x" if r.get(key) is not None else "-"
         if "error" in r:
             lines.append(f"| {r['part']} | {r['delay_s']:g} s | {r['load']} | {r['stack']} | {r['interval_ms']:g} / "
-                         f"{r['master_down_ms']:g} ms | failed: {r['error']} | | | | | | | | |")
+                         f"{r['master_down_ms']:g} ms | failed: {r['error']} | | | | | | | | | | |")
             continue
         lag = (f"{r['node1_loop_worst_ms']:g} / {r['node2_loop_worst_ms']:g} ms" if "node1_loop_worst_ms" in r
                else "-")
@@ -340,7 +369,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {r['part']} | {r['delay_s']:g} s | {r['load']} | {r['stack']} | {r['interval_ms']:g} / "
                      f"{r['master_down_ms']:g} ms | {r.get('samples', 0)} | {r.get('p50_ms', 0):g} | "
                      f"{r.get('p99_ms', 0):g} | {r.get('p999_ms', 0):g} | {r.get('max_ms', 0):g} | "
-                     f"{ratio('p99_vs_keepalived')} | {ratio('p99_vs_loop')} | {r['role_changes']}{respawns} | {lag} |")
+                     f"{ratio('p99_vs_keepalived')} | {ratio('p99_vs_loop')} | {r['role_changes']}{respawns} | {lag} "
+                     f"| {_steal_cell(r)} |")
     rates: dict[str, list[int]] = {}
     for r in report["rows"]:
         if r.get("load_pps"):
