@@ -155,11 +155,13 @@ def bench_sync(ctx: click.Context, sizes: tuple[int, ...]) -> tuple[Any, str]:
 @click.option("--switchovers", type=click.IntRange(2, 200), default=20, show_default=True,
               help="switchovers per stack (back and forth)")
 @click.option("--busy", is_flag=True, help="both CPUs kept busy by two spinning processes meanwhile")
-def bench_takeover(ctx: click.Context, switchovers: int, busy: bool) -> tuple[Any, str]:
+@click.option("--realtime", type=click.Choice(["off", "fifo"]), default="off", show_default=True,
+              help="both stacks at real-time priority (hacore: realtime, realtime_spare; keepalived: vrrp_rt_priority)")
+def bench_takeover(ctx: click.Context, switchovers: int, busy: bool, realtime: str) -> tuple[Any, str]:
     """Decision to first GARP/NA round, per step: hacore beside keepalived."""
     from hacore_lab import takeoverbench
 
-    return _bench(lambda: takeoverbench.run(switchovers, _progress, busy), takeoverbench.markdown)
+    return _bench(lambda: takeoverbench.run(switchovers, _progress, busy, realtime == "fifo"), takeoverbench.markdown)
 
 
 @command(bench, "memory")

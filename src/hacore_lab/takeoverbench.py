@@ -34,7 +34,7 @@ from hacore.control.protocol import request
 from hacore_lab import load, netns
 from hacore_lab.bench import percentile
 from hacore_lab.keepalived import Keepalived, config
-from hacore_lab.topology import INT_VIP, NODES, Lab
+from hacore_lab.topology import INT_VIP, NODES, REALTIME, Lab
 from hacore_lab.wait import wait_until
 
 CAPTURE_MAX_PACKETS = 200_000
@@ -107,8 +107,9 @@ def busy(lab: Lab, seconds: float) -> list[subprocess.Popen[bytes]]:
     return [load.start(lab, "client", "busy", seconds=seconds) for _ in range(2)]
 
 
-def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None], spin: bool) -> dict[str, Any]:
-    netns.up(lab, delay_s=0.3, min_hold_s=1.0)
+def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None], spin: bool,
+               rt: bool) -> dict[str, Any]:
+    netns.up(lab, delay_s=0.3, min_hold_s=1.0, timing=REALTIME if rt else "")
     for node in NODES:
         netns.start_daemon(lab, node)
     state = lambda n: request(lab.socket(n), "info")["cluster_state"]  # noqa: E731
@@ -137,9 +138,11 @@ def run_hacore(lab: Lab, switchovers: int, progress: Callable[[str], None], spin
             "garp_lead_ms": _summary(leads_ms(parse(text, INT_VIP.split("/")[0])))}
 
 
-def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None], spin: bool) -> dict[str, Any]:
+def run_keepalived(lab: Lab, switchovers: int, progress: Callable[[str], None], spin: bool,
+                   rt: bool) -> dict[str, Any]:
     netns.up(lab)
-    conf = {n: config(3, p, KEEPALIVED_ADVERT_S, links=("lan1", "lan2"), ipv6=True)
+    defs = "global_defs {\n" + ("vrrp_rt_priority 50\n" if rt else "")
+    conf = {n: config(3, p, KEEPALIVED_ADVERT_S, links=("lan1", "lan2"), ipv6=True).replace("global_defs {\n", defs)
             for n, p in (("node1", 200), ("node2", 100))}
     ka = {n: Keepalived(lab, n, conf[n]) for n in NODES}
     vip = INT_VIP.split("/")[0]
@@ -170,14 +173,16 @@ def _end(procs: list[subprocess.Popen[bytes]]) -> None:
         p.wait()
 
 
-def run(switchovers: int, progress: Callable[[str], None], spin: bool = False) -> dict[str, Any]:
-    """spin: both CPUs kept busy by two spinning processes while the switchovers run."""
+def run(switchovers: int, progress: Callable[[str], None], spin: bool = False, rt: bool = False) -> dict[str, Any]:
+    """spin: both CPUs kept busy by two spinning processes while the switchovers run; rt: both stacks at
+    real-time priority (hacore: the sender, and the spare's loop, which takes the takeover's first steps;
+    keepalived: vrrp_rt_priority)."""
     netns.require_programs("keepalived", "tcpdump")
-    out: dict[str, Any] = {"switchovers": switchovers, "load": "busy" if spin else "idle"}
+    out: dict[str, Any] = {"switchovers": switchovers, "load": "busy" if spin else "idle", "realtime": rt}
     for name, fn in (("hacore", run_hacore), ("keepalived", run_keepalived)):
         lab = Lab(f"k{os.getpid()}{name[0]}")
         try:
-            out[name] = fn(lab, switchovers, progress, spin)
+            out[name] = fn(lab, switchovers, progress, spin, rt)
         finally:
             netns.down(lab)
         if not out[name]["to_traffic_ms"].get("n"):  # an empty row is no result: say so, loudly
@@ -200,8 +205,10 @@ def markdown(r: dict[str, Any]) -> str:
     if "keepalived" in r:
         lines.append(row("keepalived", "wire: first advert as master -> first GARP (a lower bound)",
                          r["keepalived"]["to_traffic_ms"]))
+    prio = "real-time priority (hacore: realtime = fifo, realtime_spare; keepalived: vrrp_rt_priority 50)" \
+        if r.get("realtime") else "normal priority"
     lines.append(f"\nCPUs: {'both kept busy by two spinning processes' if r.get('load') == 'busy' else 'idle'}; "
-                 f"{r['switchovers']} switchovers per stack.")
+                 f"the daemons at {prio}; {r['switchovers']} switchovers per stack.")
     if "p50_ratio_keepalived_over_hacore" in r:
         lines.append(f"\np50 keepalived / hacore: {r['p50_ratio_keepalived_over_hacore']:.2f}x")
     steps = ", ".join(f"{k.removesuffix('_ms')} {v:.3f}" for k, v in r["hacore"]["steps_p50_ms"].items())
