@@ -17,7 +17,7 @@ import click
 INFO_ORDER = ("cluster_state", "sync_state", "hotwire_dev", "maintainance", "node", "priority", "rank",
               "peer_rank", "ssh_keys", "sync_endpoint", "last_sync", "conntrack_sync", "split_brain", "peers",
               "vips", "vips_held", "update_trigger_delay_s", "auth",
-              "advert_sender", "advert_rx_path", "spare_loop", "loop_lateness", "memory_lock",
+              "advert_sender", "advert_rx_path", "spare_loop", "loop_lateness", "memory_lock", "scheduling_group",
               "failovers", "takeover_steps", "nat_rules",
               "managed_interfaces", "effect_errors", "vip_errors", "link_problems", "hotwire_error", "config_digest")
 

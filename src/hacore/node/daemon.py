@@ -54,6 +54,7 @@ class Daemon:
         self.restarts = supervise.COUNTERS.new()
         self.lateness = looplag.Lateness()
         self.memory_lock = "off (not configured)"
+        self.scheduling_group = "not asked yet"
         self.exporter: Exporter | None = None  # made once metrics are configured (prometheus-client)
         self._handlers = Handlers(r, self.configsync, self._facts)
         handlers = self._handlers.table()
@@ -70,6 +71,7 @@ class Daemon:
         return {"configsync": self.configsync.info(), "disk_problem": self.disk_problem,
                 "maintenance": self.running.runtime().get("maintenance", False),
                 "loop_lateness": self.lateness.info(), "memory_lock": self.memory_lock,
+                "scheduling_group": self.scheduling_group,
                 "control_bad_requests": self.bad_requests, "uptime_s": round(time.time() - self.started_s, 1),
                 "metrics": self.exporter.info() if self.exporter else {"url": "", "state": "off (node.metrics."
                                                                                          "address not set)"}}
@@ -114,6 +116,7 @@ class Daemon:
         except Busy as exc:
             raise StartError(str(exc)) from None
         self.memory_lock = sender.lock_memory(self.running.cfg.node.timing)
+        self.scheduling_group = sender.share_group()
         lag_task = supervise.start("loop_lateness", lambda: looplag.monitor(self.lateness), self.restarts)
         await self.running.start_node()  # before serving, so the first `cluster info` is already the truth
         sync_task = supervise.start("config_sync", self.configsync.run, self.restarts)
