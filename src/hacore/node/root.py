@@ -152,10 +152,12 @@ class Node:
             self._supervise("spare_loop", self.spare_loop.keep)
 
     def role_changed(self, old: Role, new: Role, reason: str) -> None:
-        if self.hotwire is not None:  # before any VIP moves: a yield tells the master that stays to re-announce
+        if self.hotwire is not None and new != Role.MASTER:  # a yield: the master that stays re-announces first
             self.hotwire.send_status(self._status())
         when = time.time()
         self.runner.changed(str(old), str(new), reason, when)
+        if self.hotwire is not None and new == Role.MASTER:  # after the takeover's first steps: not in the outage
+            self.hotwire.send_status(self._status())
         if self.sync is not None:  # the runner's first step waits for writes still in flight
             self.sync.set_role(SYNC_ROLE.get(new, "off"))
         self.history.append(when, str(old), str(new), reason)
@@ -217,8 +219,7 @@ class Node:
         return self.sync is None or not self.sync.in_flight()
 
     async def commit(self) -> None:
-        """No VIP moves before the replicated table is in the kernel (bounded: a stuck write must not keep
-        the addresses from a takeover)."""
+        """No VIP moves before the replicated table is in the kernel, bounded: a stuck write must not hold them."""
         assert self.sync is not None
         t0 = time.monotonic()
         in_flight = self.sync.in_flight()
@@ -267,8 +268,7 @@ class Node:
         return m.maintenance_refusal(now_us()) if m is not None else "the cluster is not running"
 
     async def reconfigure(self, new: Config) -> None:
-        """Take a configuration that differs from the running one only in live settings (hacore.config.live):
-        no restart, no switchover."""
+        """A configuration differing only in live settings (hacore.config.live): no restart, no switchover."""
         old, self.cfg = self.cfg, new
         c = new.cluster
         self.election.cfg = self.runner.cfg = new

@@ -260,8 +260,8 @@ class Election:
             case Transition(old, new, reason):
                 if new != Role.MASTER:
                     self.port.quiet()
-                log(logger, "role_change", old=old, new=new, reason=reason)
-                self.listener.role_changed(old, new, reason)
+                self.listener.role_changed(old, new, reason)  # a takeover's first steps run in this call:
+                log(logger, "role_change", old=old, new=new, reason=reason)  # the line (0.08 ms) waits
             case Announce(reason):
                 log(logger, "announce", reason=reason)
                 self.listener.announce()
