@@ -6,6 +6,7 @@
     python bench/report.py takeover RESULTS.json bench/README.md  (hacore bench takeover --json)
     python bench/report.py flows RESULTS.json bench/README.md     (hacore bench flows --json)
     python bench/report.py adverts RESULTS.json bench/README.md   (hacore bench adverts --json)
+    python bench/report.py adverts RESULTS.json bench/README.md floor-steal   (some cases again, their own block)
     python bench/report.py sender RESULTS.json bench/README.md    (bench/sender_cost.py --json)
 
 Codec ratios are against the pure-Python codec of the same group (higher =
@@ -78,28 +79,32 @@ def _replace(readme: str, kind: str, table: str) -> None:
     print(table)
 
 
-def main(kind: str, json_path: str, readme: str) -> None:
+def main(kind: str, json_path: str, readme: str, block: str = "") -> None:
+    """block: the README block a run's rows go to when not their part's own (a re-run of some cases)."""
     data = json.loads(Path(json_path).read_text())
     if kind == "codec":  # one pytest-benchmark run holds both the advert codec and the conntrack path
         _replace(readme, "codec", codec_table(data))
         _replace(readme, "ct", ct_table(data))
+    elif kind == "adverts" and block:
+        _replace(readme, block, adverts_table(data))
     elif kind == "adverts":  # the detection floor has a section of its own; a run updates what it measured
-        for block, rows in (("adverts", [r for r in data["rows"] if r["part"] != "floor"]),
-                            ("floor", [r for r in data["rows"] if r["part"] == "floor"])):
+        for part, rows in (("adverts", [r for r in data["rows"] if r["part"] != "floor"]),
+                           ("floor", [r for r in data["rows"] if r["part"] == "floor"])):
             if rows:
-                _replace(readme, block, adverts_table({"rows": rows}))
+                _replace(readme, part, adverts_table({"rows": rows}))
     elif kind == "failover":  # so is the failover at each stack's floor
         blocks = {"floor": "failover-floor", "floor-load": "failover-load"}
         for block in ("failover", *blocks.values()):
             rows = [r for r in data["rows"] if blocks.get(r.get("case_key", ""), "failover") == block]
             if rows:
                 _replace(readme, block, failover_table(data | {"rows": rows}))
-    elif kind == "takeover":  # idle and busy CPUs have a block each
-        _replace(readme, "takeover-busy" if data.get("load") == "busy" else "takeover", takeover_table(data))
+    elif kind == "takeover":  # idle and busy CPUs, normal and real-time priority: a block each
+        name = "takeover" + ("-busy" if data.get("load") == "busy" else "") + ("-rt" if data.get("realtime") else "")
+        _replace(readme, name, takeover_table(data))
     else:
         tables = {"sync": sync_table, "sender": sender_table, "flows": flows_table}
         _replace(readme, kind, tables[kind](data))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
